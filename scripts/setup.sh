@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent set-up: .venv/ from the lock, llama-cpp-python built once with safe CPU flags and cached,
+# and (with --test) Debian's Chromium for the browser tests. A second run with nothing changed is ~1 s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+WITH_TEST=0
+[[ "${1:-}" == "--test" ]] && WITH_TEST=1
+
+LLAMA_VERSION=$(sed -n 's/^llama-cpp-python==\([^ ]*\).*/\1/p' requirements/lock.txt)
+# -march=native builds segfault on batched decode on this CPU (AMX); these flags are portable.
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF"
+FLAGS_KEY=$(printf '%s %s' "$LLAMA_VERSION" "$LLAMA_CMAKE_ARGS" | sha1sum | cut -c1-12)
+WHEEL_DIR="${COACH_WHEEL_CACHE:-$HOME/.cache/hp-coach/wheels}/llama-$FLAGS_KEY"
+STAMP=.venv/.setup-stamp
+WANT=$(cat requirements/lock.txt pyproject.toml scripts/setup.sh | sha1sum | cut -c1-16)
+
+find_links=()
+[[ -d /opt/wheels ]] && find_links=(--find-links /opt/wheels)   # torch==2.13.0+cpu lies here
+
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
+    echo "setup: .venv is up to date"
+else
+    [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
+    .venv/bin/python -m pip install -q --upgrade pip
+    if ! ls "$WHEEL_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+        echo "setup: building llama-cpp-python $LLAMA_VERSION once (about 10 minutes on 2 cores)..."
+        mkdir -p "$WHEEL_DIR"
+        CMAKE_ARGS="$LLAMA_CMAKE_ARGS" .venv/bin/python -m pip wheel --no-deps --no-cache-dir \
+            -w "$WHEEL_DIR" "llama-cpp-python==$LLAMA_VERSION"
+    fi
+    .venv/bin/python -m pip install -q --no-deps --force-reinstall "$WHEEL_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
+    echo "setup: installing the locked dependencies..."
+    .venv/bin/python -m pip install -q --no-deps "${find_links[@]}" -r requirements/lock.txt
+    .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null \
+        || .venv/bin/python -m pip install -q --no-deps -e .
+    echo "$WANT" > "$STAMP"
+fi
+
+if [[ $WITH_TEST == 1 ]] && ! command -v chromium >/dev/null 2>&1; then
+    echo "setup: installing Debian's chromium for the browser tests..."
+    SUDO=""; [[ $(id -u) != 0 ]] && SUDO="sudo"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
