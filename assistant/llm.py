@@ -122,12 +122,33 @@ _PRONOUNS = {"i": "you", "my": "your", "me": "you", "i'm": "you're", "am": "are"
              "i've": "you've", "mine": "yours", "we": "you", "our": "your", "i'd": "you'd", "i'll": "you'll"}
 
 
-def _reflect(text: str) -> str:
-    """A plain echo with pronouns swapped: enough for a deterministic fake to sound like a reflection."""
-    clause = re.split(r"[.!?;\n]", text.strip())[0]
-    words = [_PRONOUNS.get(w.lower(), w) for w in clause.split()[:14]]
-    body = " ".join(words).strip(" ,") or "this matters to you"
-    return f"It sounds like {body[0].lower() + body[1:]}."
+_FEEL = re.compile(r"\b(feel|felt|feeling|want|wanted|need|bored|stuck|tired|frustrat|worr|afraid|scared|angry|"
+                   r"unrecognis|unrecogniz|ignored|overlooked|stress|love|hate|miss|torn|unsure|not sure)", re.I)
+
+
+def echo_reflection(text: str) -> str:
+    """A simple reflection built from the coachee's own words, pronouns swapped (MITI: simple reflection).
+
+    >>> echo_reflection("I feel stuck in my job, and my manager doesn't notice.")
+    'It sounds like you feel stuck in your job.'
+    """
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+|\n+", text.strip()) if s.strip()]
+    if not sentences:
+        return "It sounds like this matters to you."
+    statements = [s for s in sentences if not s.rstrip().endswith("?") and len(s.split()) >= 3]
+    best = next((s for s in statements if _FEEL.search(s)), statements[0] if statements else sentences[0])
+    best = re.sub(r"^(honestly|so|well|um+|uh+|like|ok|okay|basically|look|yeah)\b[,.]?\s*", "", best.strip(), flags=re.I)
+    clause = re.split(r"[.!?;:]|,\s*(?:and|but|so|because|which)?\s*|\s+(?:but|because|so that)\s+|\s+-+\s+",
+                      best.strip())[0]
+    words = [_PRONOUNS.get(w.lower(), w) for w in clause.split()]
+    if len(words) > 16 or len(words) < 2 or best.rstrip().endswith("?"):
+        return "It sounds like this matters to you."
+    body = " ".join(words).strip(" ,")
+    body = body[0].lower() + body[1:]
+    first = body.split()[0]
+    if first in {"not", "so", "really", "totally", "pretty", "very", "too", "kind", "a", "quite"} or first.endswith("ed"):
+        body = "you're " + body
+    return f"It sounds like {body}."
 
 
 class FakeChatModel(BaseChatModel):
@@ -155,7 +176,7 @@ class FakeChatModel(BaseChatModel):
         found = _CANDIDATE.findall(prompt.split("Candidate questions", 1)[-1]) if "Candidate questions" in prompt else []
         question = found[0].strip() if found else self.fallback_question
         user_text = user.rsplit("Coachee:", 1)[-1]
-        return f"{_reflect(user_text)} {question}"
+        return f"{echo_reflection(user_text)} {question}"
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:

@@ -1,0 +1,272 @@
+"""The ``coach`` command line (BRIEF contract). Errors become one line on stderr and a non-zero exit.
+
+This module only parses arguments, calls the package and prints; it holds no coaching logic.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import typer
+
+from .config import load_settings
+from .errors import CoachError, InputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, help="The high-performer coach: asks instead of tells.")
+code_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
+                       help="Code coach utterances (reads JSON lines {\"text\": ...} on stdin).")
+eval_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                       rich_markup_mode=None, help="Run scenario suites and compare runs.")
+app.add_typer(code_app, name="code")
+app.add_typer(eval_app, name="eval")
+
+MODES = ("coach", "rehearse")
+
+
+def _out(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _stdin_json_lines(key: str) -> list[dict[str, Any]]:
+    rows = []
+    for n, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise InputError(f"stdin line {n} is not JSON: {line.strip()[:60]}") from None
+        if not isinstance(row, dict) or not isinstance(row.get(key), str):
+            raise InputError(f"stdin line {n} needs a string field {key!r}")
+        rows.append(row)
+    return rows
+
+
+def _settings(backend: str | None = None):
+    return load_settings(backend=backend)
+
+
+@app.command()
+def index(rebuild: bool = typer.Option(False, "--rebuild", help="drop the index and embed every page again")) -> None:
+    """Build or update the Chroma index (skips unchanged pages)."""
+    from tqdm import tqdm
+
+    from .retrieval import HandbookIndex
+
+    idx = HandbookIndex(_settings())
+
+    def bar(items, total):
+        return tqdm(items, total=total, desc="embedding", unit="batch", file=sys.stderr)
+
+    r = idx.build(rebuild=rebuild, progress=bar)
+    typer.echo(f"index: {r.embedded} chunks embedded, {len(r.pages_added)} added, {len(r.pages_updated)} updated, "
+               f"{len(r.pages_removed)} removed, {r.unchanged} unchanged ({idx.count()} chunks in all)", err=True)
+
+
+@app.command()
+def ask(
+    message: str | None = typer.Argument(None, help="what the coachee (or the manager, in rehearse) says"),
+    mode: str = typer.Option("coach", "--mode", help="coach | rehearse"),
+    persona: str | None = typer.Option(None, "--persona", help="persona id for rehearse (see `coach personas`)"),
+    difficulty: str = typer.Option("medium", "--difficulty", help="easy | medium | hard (rehearse)"),
+    session: str | None = typer.Option(None, "--session", help="continue this session"),
+    as_json: bool = typer.Option(False, "--json", help="print the contract JSON"),
+    backend: str | None = typer.Option(None, "--backend", help="embedded | openai | fake (default: COACH_BACKEND)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="use the deterministic fake model"),
+) -> None:
+    """Say something to the coach and get one reply."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}; known modes: {', '.join(MODES)}")
+    if message is None and not as_json:
+        raise InputError("give a MESSAGE (or use --json and JSON lines on stdin)")
+    settings = _settings("fake" if dry_run else backend)
+    if mode == "rehearse":
+        from .rehearsal import Rehearsal
+
+        engine = Rehearsal(settings)
+
+        def run(text: str, sid: str | None) -> dict[str, Any]:
+            return engine.turn(text, persona_id=persona, difficulty=difficulty, session_id=sid)
+    else:
+        from .chain import Coach
+
+        coach = Coach(settings)
+
+        def run(text: str, sid: str | None) -> dict[str, Any]:
+            return coach.turn(text, session_id=sid)
+
+    if message is not None:
+        result = run(message, session)
+        if as_json:
+            _out(result)
+        else:
+            typer.echo(result["reply"])
+            typer.echo(f"[session {result['session']}" + (f", stage {result['stage']}" if result.get("stage") else "")
+                       + "]", err=True)
+        return
+    for row in _stdin_json_lines("text"):  # batch: one JSON line out per line in, models loaded once
+        try:
+            _out(run(row["text"], row.get("session") or session))
+        except CoachError as exc:
+            _out({"error": str(exc), "text": row["text"]})
+
+
+@app.command()
+def retrieve(
+    query: str | None = typer.Argument(None),
+    k: int = typer.Option(5, "-k", "--k", min=1, max=50, help="number of chunks"),
+    as_json: bool = typer.Option(False, "--json"),
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid | vector"),
+    questions: bool = typer.Option(False, "--questions", help="search the question bank instead of pages"),
+) -> None:
+    """Show the handbook chunks nearest to QUERY."""
+    from .retrieval import HandbookIndex
+
+    if mode not in ("hybrid", "vector"):
+        raise InputError(f"unknown retrieval mode {mode!r}; known: hybrid, vector")
+    if query is None and not as_json:
+        raise InputError("give a QUERY (or use --json and JSON lines on stdin)")
+    idx = HandbookIndex(_settings())
+    idx.ensure()
+    kind = "question" if questions else "page"
+    if query is not None:
+        hits = idx.search(query, k=k, kind=kind, mode=mode)
+        if as_json:
+            _out([h.contract() for h in hits])
+        else:
+            for h in hits:
+                typer.echo(f"{h.score:.3f}  {h.source}  [{', '.join(h.topics)}]  {h.heading}")
+        return
+    for row in _stdin_json_lines("query"):
+        _out([h.contract() for h in idx.search(row["query"], k=k, kind=kind, mode=mode)])
+
+
+@code_app.callback(invoke_without_command=True)
+def code(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Code each {"text": ...} line on stdin as open_question, closed_question, reflection, advice, ..."""
+    if ctx.invoked_subcommand:
+        return
+    from .coding import code_utterances
+
+    rows = _stdin_json_lines("text")
+    for row, label in zip(rows, code_utterances([r["text"] for r in rows]), strict=True):
+        if as_json:
+            _out({"text": row["text"], "code": label})
+        else:
+            typer.echo(f"{label:16} {row['text']}")
+
+
+@code_app.command("train")
+def code_train() -> None:
+    """Retrain the coder on evals/utterances.jsonl and store evals/models/coder.json."""
+    from .coding import train
+
+    _out(train())
+
+
+@code_app.command("eval")
+def code_eval(split: str = typer.Option("test", "--split", help="test | external | train")) -> None:
+    """Accuracy, macro-F1 and the confusion matrix of the stored coder."""
+    from .coding import evaluate
+
+    _out(evaluate(split))
+
+
+@app.command()
+def personas(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List rehearsal personas."""
+    from .personas import load_personas
+
+    items = [p.summary() for p in load_personas()]
+    if as_json:
+        _out(items)
+    else:
+        for p in items:
+            typer.echo(f"{p['id']:32} {p['title']}")
+
+
+@app.command()
+def debrief(session: str = typer.Option(..., "--session", help="a rehearse session id"),
+            as_json: bool = typer.Option(False, "--json")) -> None:
+    """Scorecard and reflective questions after a rehearsal."""
+    from .debrief import debrief as run_debrief
+    from .transcripts import TranscriptStore
+
+    settings = _settings()
+    result = run_debrief(TranscriptStore(settings.db_path), session)
+    if as_json:
+        _out(result)
+        return
+    typer.echo("Questions for you:")
+    for q in result["questions"]:
+        typer.echo(f"  - {q}")
+    typer.echo("Scorecard:")
+    for row in result["scorecard"]:
+        typer.echo(f"  {row['rating']:8} {row['practice']}: “{row['quote']}” ({row['source']})")
+
+
+@eval_app.command("run")
+def eval_run(
+    suites: list[Path] = typer.Argument(..., help="evals/suites/*.yaml"),
+    out: Path | None = typer.Option(None, "--out", help="output folder (default runs/<run id>)"),
+    backend: str | None = typer.Option(None, "--backend"),
+    repeat: int = typer.Option(1, "--repeat", min=1, max=20),
+) -> None:
+    """Run suites; write OUT/results.json and OUT/report.html."""
+    from .evals import run_suites
+
+    summary = run_suites(suites, out_dir=out, settings=_settings(backend), repeat=repeat)
+    _out(summary)
+
+
+@eval_app.command("compare")
+def eval_compare(run_a: Path = typer.Argument(...), run_b: Path = typer.Argument(...),
+                 threshold: float = typer.Option(0.05, "--threshold", help="regression that fails the gate")) -> None:
+    """Metric deltas between two runs; exit 1 on a regression beyond the threshold."""
+    from .evals import compare_runs
+
+    report = compare_runs(run_a, run_b, threshold=threshold)
+    for row in report["rows"]:
+        flag = "  REGRESSION" if row["regression"] else ""
+        typer.echo(f"{row['metric']:24} {row['a']!s:>8} -> {row['b']!s:>8}  ({row['delta']:+.3f}){flag}")
+    if report["regressions"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(7860, "--port"),
+          open_browser: bool = typer.Option(False, "--open", help="open the browser")) -> None:
+    """Start the Gradio app."""
+    from .ui import launch
+
+    launch(_settings(), host=host, port=port, open_browser=open_browser)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script: domain and usage errors become one line on stderr."""
+    try:
+        app(args=argv, standalone_mode=False, prog_name="coach")
+    except CoachError as exc:
+        sys.stderr.write(f"coach: error: {exc}\n")
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.exceptions.Abort:
+        sys.stderr.write("coach: aborted\n")
+        return 130
+    except click.ClickException as exc:
+        sys.stderr.write(f"coach: error: {' '.join(exc.format_message().split())}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

