@@ -123,10 +123,9 @@ class Coach:
             lines.insert(0, line)
             used += cost
         older = [t.text for t in turns[: len(turns) - len(lines)] if t.role == "user"]
-        if older:
-            summary = "Earlier the coachee said: " + " / ".join(o.split(".")[0][:80] for o in older[-4:]) + "\n"
-            if count(summary) + used <= budget + 60:
-                lines.insert(0, summary)
+        if older:  # a short extractive summary of what fell out of the window
+            summary = "Earlier the coachee said: " + " / ".join(o.split(".")[0][:60] for o in older[-3:])
+            lines.insert(0, summary[:240] + "\n")
         return "".join(lines)
 
     # -- the turn --------------------------------------------------------------------------------

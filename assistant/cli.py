@@ -13,7 +13,7 @@ from typing import Any
 import click
 import typer
 
-from .config import load_settings
+from .config import ROOT, load_settings
 from .errors import CoachError, InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -223,6 +223,25 @@ def eval_run(
 
     summary = run_suites(suites, out_dir=out, settings=_settings(backend), repeat=repeat)
     _out(summary)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    split: str = typer.Option("test", "--split", help="dev | test | all"),
+    data: Path = typer.Option(Path("evals/retrieval.jsonl"), "--data", help="labelled queries (JSON lines)"),
+) -> None:
+    """recall@1/3/5 and MRR of pure vector search and of hybrid (BM25 + vector) search."""
+    from .retrieval import HandbookIndex, evaluate_retrieval
+
+    path = data if data.is_absolute() or data.exists() else ROOT / data
+    if not path.exists():
+        raise InputError(f"no such file: {data}")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if split == "all" or r.get("split") == split]
+    idx = HandbookIndex(_settings())
+    idx.ensure()
+    _out({"split": split, "vector": evaluate_retrieval(idx, rows, "vector"),
+          "hybrid": evaluate_retrieval(idx, rows, "hybrid")})
 
 
 @eval_app.command("compare")

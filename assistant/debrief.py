@@ -17,16 +17,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from typing import TYPE_CHECKING, Any
 
 from .coding import code_sentence
 from .errors import InputError
 from .personas import PERSONAS_DIR, PRACTICES, Persona, get_persona
 from .rehearsal import NEXT_STEPS, code_message, move_of
 from .transcripts import TranscriptStore
+
+if TYPE_CHECKING:  # langchain is slow to import; only a real model needs it
+    from langchain_core.language_models import BaseChatModel
 
 _GROWTH = re.compile(r"\b(grow\w*|career|future|develop\w*|learn\w*|path|progress\w*|years?|scope|"
                      r"ambition\w*|aspir\w*|specialist|expert\w*|craft\w*|stretch\w*)\b", re.I)
@@ -144,7 +144,7 @@ def _next_steps(said: list[Said], agreed: bool) -> Evidence:
 
 
 def _no_advice(said: list[Said], agreed: bool) -> Evidence:
-    advice = [s for s in said if s.move == "advice"]
+    advice = [s for s in said if s.move == "advice" or (s.code == "advice" and s.move != "proposal")]
     rating = "strong" if not advice else "partly" if len(advice) == 1 else "missing"
     if advice:
         return rating, advice[0], advice[0]
@@ -202,17 +202,19 @@ _MISSING_QUESTION = {
 
 def _short(text: str, words: int = 12) -> str:
     parts = text.split()
-    return " ".join(parts[:words]) + ("..." if len(parts) > words else "")
+    return " ".join(parts[:words]).rstrip(".!?,;:") + ("..." if len(parts) > words else "")
 
 
-def _questions(persona: Persona, lines: list[str], path: list[int], revealed: bool,
+def _questions(persona: Persona, said: list[Said], lines: list[str], path: list[int], revealed: bool,
                rows: list[dict[str, Any]]) -> list[str]:
     name = persona.name
     out: list[str] = []
     steps = [(path[i + 1] - path[i], i) for i in range(min(len(path) - 1, len(lines)))]
     rise = max(steps, default=(0, -1))
-    if rise[0] > 0:
-        out.append(f'What was happening for you when you said "{_short(lines[rise[1]])}"?')
+    if rise[0] > 0:  # quote the sentence that most likely raised it
+        turn = [s for s in said if s.turn == rise[1]]
+        worst = _first(turn, "dismissive", "advice", "leading_question", "closed_question")
+        out.append(f'What was happening for you when you said "{_short(worst.text if worst else lines[rise[1]])}"?')
     if revealed:
         out.append(f"What did you do that made it possible for {name} to tell you what was really going on?")
     else:
@@ -231,6 +233,8 @@ def _questions(persona: Persona, lines: list[str], path: list[int], revealed: bo
 def _model_question(model: BaseChatModel, persona: Persona, lines: list[str],
                     missing: list[str]) -> str | None:
     """One extra reflective question from a real model, kept only if the coder calls it open."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
     system = ("You coach a manager after a practice conversation. Ask exactly one short open question "
               "that helps the manager reflect. Do not give advice.")
     said = "\n".join(f"- {x[:200]}" for x in lines[-3:])
@@ -282,7 +286,7 @@ def debrief(store: TranscriptStore, session_id: str, model: BaseChatModel | None
         if not any(row["quote"] in line for line in lines):
             raise RuntimeError(f"debrief quote is not verbatim: {row['quote']!r}")
 
-    questions = _questions(persona, lines, path, revealed, rows)
+    questions = _questions(persona, said, lines, path, revealed, rows)
     if model is not None and getattr(model, "_llm_type", "") != "fake" and len(questions) < 5:
         missing = [r["practice"] for r in rows if r["rating"] == "missing"]
         extra = _model_question(model, persona, lines, missing)

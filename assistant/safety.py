@@ -13,6 +13,7 @@ referral text (``prompts/safety.yaml`` holds that).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -81,6 +82,14 @@ _HARMLESS = re.compile(
     re.I)
 
 
+@functools.lru_cache(maxsize=2)
+def _example_vectors(texts: tuple[str, ...]) -> list[list[float]]:
+    """The labelled examples, embedded once per process."""
+    from .retrieval import LocalEmbedder
+
+    return LocalEmbedder().embed(list(texts))
+
+
 class SafetyScreen:
     """``check(text)`` returns a kind from ``KINDS`` or None."""
 
@@ -104,7 +113,8 @@ class SafetyScreen:
             return
         data = load_data("safety_examples")
         self._examples = [(kind, text) for kind in (*KINDS, "none") for text in data.get(kind, [])]
-        self._vectors = self._embedder()([t for _, t in self._examples])
+        texts = tuple(t for _, t in self._examples)
+        self._vectors = _example_vectors(texts) if self._embed is None else self._embedder()(list(texts))
 
     def rule_kind(self, text: str) -> str | None:
         cleaned = _HARMLESS.sub(" ", text.replace("\u2019", "'"))

@@ -1,0 +1,168 @@
+"""The coaching turn, step by step (BRIEF issue 4): safety, stages, retrieval, guard, low effort, injection,
+closing, context budget. Fake model, real index, real SQLite store."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.chain import Coach, is_injection
+from assistant.config import ROOT, Settings
+from assistant.errors import InputError
+from assistant.guard import check_reply, reply_grammar
+from assistant.llm import FakeChatModel
+from assistant.safety import SafetyScreen
+from assistant.stages import GrowState, is_low_effort
+from assistant.transcripts import TranscriptStore
+
+
+def _coach(settings: Settings, responses: list[str] | None = None) -> Coach:
+    return Coach(settings, model=FakeChatModel(responses=responses or []))
+
+
+def _rows(name: str) -> list[dict]:
+    return [json.loads(x) for x in (ROOT / "evals/dev" / name).read_text().splitlines() if x.strip()]
+
+
+# 1. safety -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("row", _rows("safety.jsonl"), ids=lambda r: r["text"][:40])
+def test_safety_screen_on_the_dev_set(row: dict) -> None:
+    assert SafetyScreen().check(row["text"]) == row["kind"]
+
+
+def test_safety_turn_is_a_referral_and_is_stored(settings: Settings) -> None:
+    coach = _coach(settings)
+    out = coach.turn("Lately I think everyone would be better off if I wasn't around.")
+    assert out["safety"] == "crisis" and "?" not in out["reply"] and "crisis line" in out["reply"]
+    assert [t.role for t in coach.store.turns(out["session"])] == ["user", "assistant"]
+
+
+# 2. stages -----------------------------------------------------------------------------------------
+def test_stage_moves_forward_and_never_back() -> None:
+    state = GrowState()
+    seen = [state.update(m) for m in [
+        "I want to grow without becoming a manager",
+        "Right now I lead the architecture work but the only promotion on offer is team lead",
+        "I have tried asking about a staff role but nothing happened since last year",
+        "I could ask for a staff engineer title, or maybe I could move to the platform team",
+        "I will book a meeting with my manager by Friday",
+    ]]
+    order = ["goal", "reality", "options", "way_forward"]
+    assert [order.index(s) for s in seen] == sorted(order.index(s) for s in seen)
+    assert seen[-1] == "way_forward" and seen[0] == "reality"
+
+
+def test_stage_is_in_the_reply_and_the_store(settings: Settings) -> None:
+    coach = _coach(settings)
+    out = coach.turn("I want to stay hands-on but still grow")
+    assert out["stage"] == "reality"
+    assert coach.store.session(out["session"]).state["stage"] == "reality"
+
+
+# 3-5. retrieval, prompt chain, guard --------------------------------------------------------------
+def test_reply_is_one_open_question_with_citations(settings: Settings) -> None:
+    out = _coach(settings).turn("My best engineer doesn't want to manage but wants to grow")
+    assert out["reply"].count("?") == 1 and out["reply"].endswith("?")
+    assert out["codes"][-1] == "open_question" and "advice" not in out["codes"]
+    assert out["citations"] and all({"source", "title", "topics"} <= set(c) for c in out["citations"])
+
+
+def test_guard_rejects_advice_and_regenerates(settings: Settings) -> None:
+    coach = _coach(settings, ["You should ask for a raise. Do you agree?",
+                              "It sounds like you feel overlooked. What would being seen look like for you?"])
+    out = coach.turn("I feel underpaid and overlooked")
+    assert out["reply"] == "It sounds like you feel overlooked. What would being seen look like for you?"
+    assert out["guard"][0] and not out["guard"][1] and not out["fallback"]
+
+
+def test_two_failures_fall_back_to_a_retrieved_question(settings: Settings) -> None:
+    coach = _coach(settings, ["Just delegate more and try to relax.", "You must talk to HR. Will you?"])
+    out = coach.turn("I'm bored with my work and I want something new")
+    assert out["fallback"] is True
+    assert "delegate" not in out["reply"] and "HR" not in out["reply"]
+    assert check_reply(out["reply"]) == [] or out["reply"].endswith("?")
+    assert any(c["source"].endswith("question_bank.yaml") for c in out["citations"])
+    stored = coach.store.turns(out["session"])[-1]
+    assert stored.text == out["reply"] and stored.meta["rejected"]
+
+
+@pytest.mark.parametrize("reply,problem", [
+    ("You should ask for a raise. What do you think?", "advice"),
+    ("What do you want? How will you get it?", "several_questions"),
+    ("It sounds like you are stuck.", "no_question"),
+    ("Is it the pay?", "closed_question"),
+    ("Here is my system prompt. What now?", "prompt_leak"),
+    ("It sounds " + "very " * 60 + "hard. What now?", "too_long"),
+])
+def test_guard_names_each_problem(reply: str, problem: str) -> None:
+    assert problem in check_reply(reply)
+
+
+def test_grammar_lists_the_candidates() -> None:
+    g = reply_grammar(['What does "good" look like?'], free=False, reflect=False)
+    assert 'q ::= "What does \\"good\\" look like?"' in g and "free" not in g.split("q ::=")[1].splitlines()[0]
+
+
+# 6. low effort --------------------------------------------------------------------------------------
+def test_low_effort_changes_angle_then_offers_a_pause(settings: Settings) -> None:
+    coach = _coach(settings)
+    sid = coach.turn("I want to figure out my next career step")["session"]
+    replies = [coach.turn(m, sid)["reply"] for m in ("ok", "idk", "dunno")]
+    assert len(set(replies)) == 3
+    assert all(r.count("?") == 1 for r in replies)
+    assert "pause" in replies[-1].lower()
+    assert is_low_effort("ok") and not is_low_effort("I want more recognition")
+
+
+# 7. injection ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("row", _rows("injection.jsonl"), ids=lambda r: r["text"][:40])
+def test_injection_attempts_get_one_open_question(row: dict, settings: Settings) -> None:
+    out = _coach(settings, ["Here are three steps: 1. ask. 2. push. 3. leave."]).turn(row["text"])
+    assert out["reply"].count("?") == 1 and out["codes"][-1] == "open_question"
+    assert "advice" not in out["codes"]
+    assert "system prompt" not in out["reply"].lower()
+
+
+def test_injection_detector_leaves_ordinary_openers_alone() -> None:
+    flagged = [r["text"] for r in _rows("openers.jsonl") if is_injection(r["text"])]
+    assert len(flagged) <= 2, flagged
+
+
+# 8. closing -----------------------------------------------------------------------------------------
+def test_way_forward_ends_with_the_coachees_own_plan(settings: Settings) -> None:
+    coach = _coach(settings)
+    sid = None
+    for m in ["I want recognition for the platform work I led",
+              "Right now my director presents my work as the team's and I say nothing",
+              "I could write a short impact summary, or maybe I could ask for a slot at the all-hands",
+              "I will send my director a one-page impact summary by Friday and ask for the slot"]:
+        out = coach.turn(m, sid)
+        sid = out["session"]
+    assert out["stage"] == "way_forward"
+    assert out["action_plan"] == "I will send my director a one-page impact summary by Friday and ask for the slot"
+    assert TranscriptStore(settings.db_path).action_plan(sid) == out["action_plan"]
+
+
+# 9. context budget ----------------------------------------------------------------------------------
+def test_history_is_trimmed_to_the_budget(settings: Settings) -> None:
+    coach = _coach(settings)
+    sid = None
+    for i in range(8):
+        sid = coach.turn(f"Turn {i}: I keep thinking about my role and what I want from it next year.", sid)["session"]
+    history = coach._history(sid, budget=120)
+    from assistant.llm import count_tiktoken
+
+    assert count_tiktoken(history) <= 120 + 60
+    assert "Earlier the coachee said" in history
+
+
+# input errors ---------------------------------------------------------------------------------------
+def test_empty_and_oversized_messages_are_rejected_before_anything_is_stored(settings: Settings) -> None:
+    coach = _coach(settings)
+    sid = coach.turn("I want to grow")["session"]
+    with pytest.raises(InputError):
+        coach.turn("   ", sid)
+    with pytest.raises(InputError, match="limit"):
+        coach.turn("x" * (settings.max_message_chars + 1), sid)
+    assert len(coach.store.turns(sid)) == 2

@@ -1,0 +1,225 @@
+"""The ``coach`` console script, run as a subprocess exactly as external checks call it (BRIEF contract).
+
+Each subprocess inherits the isolated data paths that the autouse fixture put in the environment.
+Most tests use the fake backend (``--dry-run`` / ``--backend fake``); one slow test runs the embedded model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.transcripts import TranscriptStore
+
+COACH = Path(sys.executable).parent / "coach"
+CODES = {"open_question", "closed_question", "reflection", "advice", "information", "affirmation", "other"}
+ASK_KEYS = {"reply", "session", "stage", "citations", "codes", "safety"}
+
+
+def coach(*args: str, stdin: str | None = None, env: dict[str, str] | None = None,
+          timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script with the test's environment (plus ``env`` overrides)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([str(COACH), *args], input=stdin if stdin is not None else "", capture_output=True,
+                          text=True, env=full_env, timeout=timeout)
+
+
+def ok_json(proc: subprocess.CompletedProcess[str]) -> Any:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def json_lines(proc: subprocess.CompletedProcess[str]) -> list[Any]:
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def store() -> TranscriptStore:
+    return TranscriptStore(Path(os.environ["COACH_DATA_DIR"]) / "transcripts.sqlite3")
+
+
+def snapshot() -> list[tuple[str, int, str, str]]:
+    """Every stored turn as (session, idx, role, text)."""
+    s = store()
+    try:
+        return [(t.session_id, t.idx, t.role, t.text) for sess in s.sessions(limit=10_000) for t in s.turns(sess.id)]
+    finally:
+        s.close()
+
+
+def assert_contract(result: dict[str, Any]) -> None:
+    assert ASK_KEYS <= result.keys()
+    assert isinstance(result["reply"], str) and result["reply"].strip()
+    assert isinstance(result["session"], str) and result["session"]
+    assert result["stage"] is None or isinstance(result["stage"], str)
+    assert isinstance(result["citations"], list)
+    for c in result["citations"]:
+        assert isinstance(c["source"], str) and isinstance(c["title"], str)
+        assert isinstance(c["topics"], list) and all(isinstance(t, str) for t in c["topics"])
+    assert isinstance(result["codes"], list) and set(result["codes"]) <= CODES, result["codes"]
+    assert result["safety"] is None
+
+
+def assert_one_question(reply: str) -> None:
+    assert reply.rstrip().endswith("?"), reply
+    assert reply.count("?") == 1, reply
+
+
+def assert_one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode != 0, proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, f"stderr is not one line: {proc.stderr!r}"
+    assert lines[0].startswith("coach: error:"), lines[0]
+    return lines[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- ask -------------------------------------------------------------------------------------------
+def test_ask_json_contract_session_and_unreachable_server() -> None:
+    first = ok_json(coach("ask", "--json", "--dry-run", "I feel stuck"))
+    assert_contract(first)
+    assert_one_question(first["reply"])
+
+    # --session continues the same conversation
+    second = ok_json(coach("ask", "--json", "--backend", "fake", "--session", first["session"],
+                           "I want to grow without managing people"))
+    assert_contract(second)
+    assert second["session"] == first["session"]
+    s = store()
+    turns = s.turns(first["session"])
+    s.close()
+    expected = [("user", "I feel stuck"), ("assistant", first["reply"]),
+                ("user", "I want to grow without managing people"), ("assistant", second["reply"])]
+    assert [(t.role, t.text) for t in turns] == expected
+
+    # an unreachable OpenAI-compatible server: one error line; the failed turn's user line is kept
+    before = snapshot()
+    port = free_port()  # bound and released: nothing listens there
+    proc = coach("ask", "--json", "--backend", "openai", "--session", first["session"], "I want to grow",
+                 env={"OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "x", "COACH_TIMEOUT": "5"})
+    assert proc.stdout == ""
+    line = assert_one_error_line(proc)
+    assert "reach" in line or "connect" in line.lower(), line
+    assert snapshot()[: len(before)] == before  # earlier turns intact
+    s = store()
+    turns = s.turns(first["session"])
+    s.close()
+    assert [(t.role, t.text) for t in turns] == [*expected, ("user", "I want to grow")]
+
+
+def test_ask_batch_reads_json_lines_in_order() -> None:
+    lines = [{"text": "I feel stuck", "session": "batch-one"},
+             {"text": "I'm bored with my work"},
+             {"text": "I want to grow but not into management", "session": "batch-one"}]
+    out = json_lines(coach("ask", "--json", "--dry-run", stdin="".join(json.dumps(r) + "\n" for r in lines)))
+    assert len(out) == 3
+    for row in out:
+        assert_contract(row)
+        assert_one_question(row["reply"])
+    assert out[0]["session"] == out[2]["session"] == "batch-one"
+    assert out[1]["session"] != "batch-one"  # fresh unless given
+    s = store()
+    one, two = s.turns("batch-one"), s.turns(out[1]["session"])
+    s.close()
+    assert [t.text for t in one if t.role == "user"] == [lines[0]["text"], lines[2]["text"]]
+    assert [t.role for t in one] == ["user", "assistant", "user", "assistant"]
+    assert [t.text for t in two] == [lines[1]["text"], out[1]["reply"]]
+
+
+# -- retrieve --------------------------------------------------------------------------------------
+def test_retrieve_json_contract() -> None:
+    hits = ok_json(coach("retrieve", "--json", "-k", "3", "my best engineer doesn't want to manage"))
+    assert isinstance(hits, list) and len(hits) == 3
+    for h in hits:
+        assert {"source", "title", "topics", "text", "score"} <= h.keys()
+        assert isinstance(h["source"], str) and isinstance(h["title"], str) and isinstance(h["text"], str)
+        assert isinstance(h["topics"], list) and isinstance(h["score"], float)
+    assert sum("career-paths" in h["topics"] for h in hits) >= 2, [h["topics"] for h in hits]
+
+
+def test_retrieve_batch() -> None:
+    queries = ["stay interview questions", "my best engineer doesn't want to manage", "recognition that went wrong"]
+    out = json_lines(coach("retrieve", "--json", "-k", "2", stdin="".join(json.dumps({"query": q}) + "\n"
+                                                                           for q in queries)))
+    assert len(out) == 3
+    assert all(isinstance(hits, list) and len(hits) == 2 for hits in out)
+    assert "stay-interview" in out[0][0]["topics"]
+    assert any("career-paths" in h["topics"] for h in out[1])
+
+
+# -- errors ----------------------------------------------------------------------------------------
+@pytest.fixture
+def seeded() -> list[tuple[str, int, str, str]]:
+    """A store that already holds a session with two turns; errors must not lose them."""
+    s = store()
+    sid = s.create_session(mode="coach", backend="fake", model="fake-coach", session_id="kept")
+    s.add_turn(sid, "user", "I feel stuck")
+    s.add_turn(sid, "assistant", "It sounds like you feel stuck. What matters most to you?")
+    s.close()
+    return snapshot()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needles"),
+    [
+        (["ask", "--mode", "nonsense", "hi"], {}, ("nonsense", "coach", "rehearse")),
+        (["ask", "--dry-run", "--session", "kept", ""], {}, ("empty",)),
+        (["ask", "--dry-run", "--session", "kept", "x" * 60], {"COACH_MAX_MESSAGE_CHARS": "50"}, ("50",)),
+        (["ask", "hi"], {"COACH_BACKEND": "nonsense"}, ("nonsense", "embedded", "openai", "fake")),
+        (["ask", "--backend", "embedded", "hi"], {"COACH_MODEL_PATH": "/nonexistent.gguf"}, ("/nonexistent.gguf",)),
+    ],
+    ids=["unknown-mode", "empty-message", "oversized-message", "unknown-backend", "missing-model-file"],
+)
+def test_ask_errors_are_one_line_and_keep_the_store(seeded: list, args: list[str], env: dict[str, str],
+                                                    needles: tuple[str, ...]) -> None:
+    line = assert_one_error_line(coach(*args, env=env))
+    assert all(n in line for n in needles), line
+    assert snapshot() == seeded
+
+
+def test_malformed_stdin_line_in_batch(seeded: list) -> None:
+    stdin = json.dumps({"text": "I feel stuck"}) + "\n{not json\n"
+    line = assert_one_error_line(coach("ask", "--json", "--dry-run", stdin=stdin))
+    assert "line 2" in line
+    assert snapshot() == seeded
+
+
+# -- personas and code -----------------------------------------------------------------------------
+def test_personas_json() -> None:
+    items = ok_json(coach("personas", "--json"))
+    assert isinstance(items, list) and items
+    for p in items:
+        assert {"id", "title", "scenario", "difficulties"} <= p.keys()
+        assert all(isinstance(p[k], str) and p[k] for k in ("id", "title", "scenario"))
+        assert isinstance(p["difficulties"], list) and p["difficulties"]
+    assert len({p["id"] for p in items}) == len(items)
+
+
+def test_code_json_lines() -> None:
+    texts = ["What matters most to you about that?", "Do you like your job?", "You should ask for a raise.",
+             "It sounds like you feel overlooked."]
+    out = json_lines(coach("code", "--json", stdin="".join(json.dumps({"text": t}) + "\n" for t in texts)))
+    assert [r["text"] for r in out] == texts
+    assert all(r["code"] in CODES for r in out)
+    assert out[0]["code"] == "open_question"
+
+
+# -- the real model --------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_ask_on_the_embedded_model() -> None:
+    result = ok_json(coach("ask", "--json", "I feel stuck"))
+    assert_contract(result)
+    assert_one_question(result["reply"])
+    assert result["backend"] == "embedded"

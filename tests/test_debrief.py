@@ -1,0 +1,132 @@
+"""Debrief: quotes are the manager's exact words, one row per practice, questions ask rather than tell."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.coding import code_sentence
+from assistant.config import ROOT, Settings
+from assistant.debrief import debrief, exact_excerpt
+from assistant.errors import InputError, NotFoundError
+from assistant.personas import get_persona, load_personas
+from assistant.rehearsal import Rehearsal
+from assistant.transcripts import TranscriptStore
+
+GOOD = [
+    "Thanks for making time. What has been on your mind about your work lately?",
+    "It sounds like the last year has been heavy.  What matters most to you in what comes next?",
+    "You want work that is yours to shape. What would make staying worthwhile for you?",
+    "I appreciate how much you have carried for this team through the migration. What else is going on?",
+    "So nobody has asked you about your future. What would you like to happen from here?",
+    "Let's agree a next step: shall we meet again next Friday with a draft?",
+]
+BAD = [
+    "Calm down, that's just how it is here.",
+    "You should just take the counteroffer.",
+    "Is it the money?",
+    "You need to step up into management, it's the natural next step.",
+    "Everyone has to do on-call,\nyou're overreacting.",
+    "Okay.",
+]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(backend="fake", data_dir=tmp_path)
+
+
+@pytest.fixture
+def store(settings: Settings) -> TranscriptStore:
+    return TranscriptStore(settings.db_path)
+
+
+def rehearse(settings: Settings, store: TranscriptStore, script: list[str], persona: str,
+             difficulty: str = "medium") -> str:
+    rehearsal, sid = Rehearsal(settings, store), None
+    for message in script:
+        sid = rehearsal.turn(message, persona, difficulty, sid)["session"]
+    assert sid is not None
+    return sid
+
+
+def rows(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["practice"]: r for r in result["scorecard"]}
+
+
+@pytest.mark.parametrize("persona_id", [p.id for p in load_personas()])
+@pytest.mark.parametrize("script", [GOOD, BAD, GOOD[:2] + BAD[:2]], ids=["good", "bad", "mixed"])
+def test_quotes_are_exact_and_rows_match_practices(settings: Settings, store: TranscriptStore,
+                                                   persona_id: str, script: list[str]) -> None:
+    sid = rehearse(settings, store, script, persona_id)
+    result = debrief(store, sid)
+    manager = [t.text for t in store.turns(sid) if t.role == "user"]
+    assert result["session"] == sid and result["persona"] == persona_id
+    assert [r["practice"] for r in result["scorecard"]] == get_persona(persona_id).practices
+    for row in result["scorecard"]:
+        assert row["rating"] in ("strong", "partly", "missing")
+        assert row["quote"] and any(row["quote"] in line for line in manager), row
+        assert (ROOT / row["source"]).is_file()
+        assert row["source"].startswith("knowledge/")
+    assert 3 <= len(result["questions"]) <= 5
+    for question in result["questions"]:
+        own_words = re.sub(r'"[^"]*"', '"that"', question)  # the manager's quoted words are not the question's
+        assert question.endswith("?") and code_sentence(own_words) == "open_question", question
+    assert len(result["tension_path"]) == len(script) + 1
+    json.dumps(result)  # the CLI prints it as is
+
+
+def test_good_and_bad_rehearsals_score_differently(settings: Settings, store: TranscriptStore) -> None:
+    good = rows(debrief(store, rehearse(settings, store, GOOD, "stay-interview-outside-offer")))
+    bad = rows(debrief(store, rehearse(settings, store, BAD, "stay-interview-outside-offer")))
+    assert good["asked open questions"]["rating"] == "strong"
+    assert good["asked open questions"]["evidence_code"] == "open_question"
+    assert good["listened and reflected"]["rating"] in ("strong", "partly")
+    assert good["avoided unsolicited advice"]["rating"] == "strong"
+    assert good["explored what keeps them"]["rating"] == "strong"
+    assert good["agreed next steps"]["rating"] == "strong"
+    assert "next Friday" in good["agreed next steps"]["quote"]
+    assert bad["asked open questions"]["rating"] == "missing"
+    assert bad["avoided unsolicited advice"]["rating"] == "missing"
+    assert bad["avoided unsolicited advice"]["quote"] == "You should just take the counteroffer."
+    assert bad["agreed next steps"]["rating"] != "strong"
+
+
+def test_pushing_management_is_the_quoted_gap(settings: Settings, store: TranscriptStore) -> None:
+    sid = rehearse(settings, store, BAD, "ic-refuses-management")
+    row = rows(debrief(store, sid))["explored growth without pushing management"]
+    assert row["rating"] == "missing"
+    assert "management" in row["quote"]
+
+
+def test_questions_follow_what_happened(settings: Settings, store: TranscriptStore) -> None:
+    bad = debrief(store, rehearse(settings, store, BAD, "stay-interview-outside-offer", "hard"))
+    assert not bad["revealed"]
+    assert any(q.startswith("What was happening for you when you said") for q in bad["questions"])
+    assert any("holding back" in q for q in bad["questions"])
+    good = debrief(store, rehearse(settings, store, GOOD, "stay-interview-outside-offer", "easy"))
+    assert good["revealed"]
+    assert any("really going on" in q for q in good["questions"])
+
+
+def test_unknown_session_and_wrong_sessions(settings: Settings, store: TranscriptStore) -> None:
+    with pytest.raises(NotFoundError):
+        debrief(store, "no-such-session")
+    coach = store.create_session(mode="coach", backend="fake", model="fake-coach")
+    store.add_turn(coach, "user", "I feel stuck")
+    with pytest.raises(InputError, match="rehearsal"):
+        debrief(store, coach)
+    empty = store.create_session(mode="rehearse", persona="stars-competing", difficulty="easy",
+                                 backend="fake", model="fake-coach")
+    with pytest.raises(InputError, match="no manager turns"):
+        debrief(store, empty)
+
+
+def test_exact_excerpt_survives_odd_whitespace() -> None:
+    line = "Right.   What keeps you\nhere, honestly?  Tell me."
+    assert exact_excerpt("What keeps you here, honestly?", line) == "What keeps you\nhere, honestly?"
+    assert exact_excerpt("Something else entirely.", line) is None
