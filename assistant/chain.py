@@ -40,7 +40,8 @@ _INJECTION = re.compile(
     r"act as|role-?play|from now on|developer mode|jailbreak|\bdan\b|new instructions|override|"
     r"just (tell|give) me|stop asking|no (more )?questions|give me (the answer|three|3|a list|steps|a script)|"
     r"tell me what to do|what would you do|answer directly|straight answer|don't ask me|"
-    r"print (your|the)|repeat (the|your) (text|words|prompt)|reveal)", re.I | re.M)
+    r"print (your|the)|repeat (the|your) (text|words|prompt)|reveal|\bsystem (notice|message|override|update)\b|"
+    r"hidden (text|instructions|prompt)|drop the (coaching|questions|act|routine)|stop coaching)", re.I | re.M)
 
 
 def is_injection(message: str) -> bool:
@@ -209,14 +210,16 @@ class Coach:
 
     def _generate(self, sid: str, state: GrowState, text: str, stage: str, pages: list[Hit],
                   questions: list[Hit]) -> tuple[str, dict[str, Any]]:
-        context = "\n".join(f"- {p.title}: {p.text.split(chr(10), 2)[-1][:220]}" for p in pages)
+        grammar_ok = getattr(self.model, "supports_grammar", False)
+        # the embedded model only chooses among candidates: a short prompt keeps prompt evaluation fast
+        snippet = 90 if grammar_ok else 220
+        context = "\n".join(f"- {p.title}: {p.text.split(chr(10), 2)[-1][:snippet]}" for p in pages)
         candidates = "\n".join(f"- {q.text}" for q in questions)
-        history = self._history(sid, budget=max(self.settings.n_ctx // 4, 200))
+        history = self._history(sid, budget=120 if grammar_ok else max(self.settings.n_ctx // 4, 200))
         values = {"stage": stage.replace("_", " "), "stage_aim": AIMS[stage], "context": context,
                   "candidates": candidates, "history": history, "message": text}
         prompt = ChatPromptTemplate.from_messages([("system", self.template.system), ("human", self.template.user)])
         secret = self.template.system.split("Coaching stage")[0]
-        grammar_ok = getattr(self.model, "supports_grammar", False)
         problems: list[list[str]] = []
         cand_texts = [q.text for q in questions]
         drafts: list[str] = []

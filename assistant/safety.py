@@ -33,7 +33,7 @@ _RULES: dict[str, re.Pattern[str]] = {
         r"want (it|everything|this) (all )?to (be over|end|stop)|tired of (being alive|living|life)|"
         r"how many .{0,20}pills|scared of (myself|what i might do)|driv(e|ing) (my car )?into|"
         r"end it\b|no way out|can'?t (keep )?(doing this|living like this) any ?more|hopeless|"
-        r"nobody would (notice|care|miss me) if i)", re.I),
+        r"nobody would (notice|care|miss me) if i|(didn'?t|did not|never|not) (to )?wake up)", re.I),
     "harassment": re.compile(
         r"\b(harass\w*|sexual(ly)?|touch(es|ed|ing)? (me|my)|grop\w*|inappropriate (comments?|touch\w*|messages?|"
         r"photos?|jokes?)|unwanted (advances|touch\w*|attention)|bull(y|ies|ied|ying)|discriminat\w*|racis[tm]\w*|"

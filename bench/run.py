@@ -1,0 +1,128 @@
+"""Benchmarks for the targets in the issues. Prints figures; asserts nothing (tests stay deterministic).
+
+    .venv/bin/python bench/run.py            # all
+    .venv/bin/python bench/run.py ask index  # some
+
+Uses a temporary data folder so the developer's transcripts and index are untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COACH = Path(sys.executable).parent / "coach"
+DATA = Path(tempfile.mkdtemp(prefix="coach-bench-"))
+ENV = {**os.environ, "COACH_DATA_DIR": str(DATA), "HF_HUB_OFFLINE": "1"}
+os.environ.update({"COACH_DATA_DIR": str(DATA), "HF_HUB_OFFLINE": "1"})
+MESSAGES = ["I don't want to manage but I want to grow", "Right now the only promotion on offer is team lead",
+            "I could ask for a staff role or move to the platform team", "I feel unrecognised for the migration I led",
+            "My best engineer is bored and I am worried she will leave", "How do I thank my team for a hard quarter"]
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def bench_index() -> None:
+    t = time.perf_counter()
+    subprocess.run([str(COACH), "index", "--rebuild"], env=ENV, check=True, capture_output=True)
+    cold = time.perf_counter() - t
+    t = time.perf_counter()
+    subprocess.run([str(COACH), "index"], env=ENV, check=True, capture_output=True)
+    print(f"index: cold full build {cold:.1f} s (process start to done); no-change re-run "
+          f"{time.perf_counter() - t:.1f} s")
+    from assistant.config import load_settings
+    from assistant.retrieval import HandbookIndex
+
+    idx = HandbookIndex(load_settings())
+    idx.search("warm up", k=5)
+    times = []
+    for _ in range(5):
+        for m in MESSAGES:
+            t = time.perf_counter()
+            idx.search(m, k=5)
+            times.append((time.perf_counter() - t) * 1000)
+    print(f"retrieval (hybrid, k=5, warm): p50 {statistics.median(times):.1f} ms, p95 {pct(times, 0.95):.1f} ms")
+
+
+def bench_ask() -> None:
+    subprocess.run([str(COACH), "index"], env=ENV, check=True, capture_output=True)
+    runs = []
+    for _ in range(3):
+        t = time.perf_counter()
+        subprocess.run([str(COACH), "ask", "--json", "I feel stuck"], env=ENV, check=True, capture_output=True)
+        runs.append(time.perf_counter() - t)
+    print(f"cold `coach ask` (process start to reply, embedded): median {statistics.median(runs):.1f} s "
+          f"(runs: {', '.join(f'{r:.1f}' for r in runs)})")
+    from assistant.chain import Coach
+    from assistant.config import load_settings
+
+    for label, guarded in (("with guard", True), ("without guard", False)):
+        coach = Coach(load_settings(backend="embedded"))
+        if not guarded:  # the guard's checks and fallback switched off: what the raw chain costs
+            import assistant.chain as chain
+
+            chain.check_reply = lambda *a, **k: []  # type: ignore[assignment]
+        coach.turn("warm up: I want to grow")
+        totals, firsts = [], []
+        for _ in range(2):
+            for m in MESSAGES:
+                t = time.perf_counter()
+                first = None
+                for piece in coach.stream(m):
+                    if first is None:
+                        first = time.perf_counter() - t
+                totals.append(time.perf_counter() - t)
+                firsts.append(first or 0.0)
+        print(f"warm turn {label}: median {statistics.median(totals):.2f} s, p95 {pct(totals, 0.95):.2f} s, "
+              f"time to first token median {statistics.median(firsts):.2f} s")
+
+
+def bench_serve() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(COACH), "serve", "--port", str(port)], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        # one real turn through the Python client so the models are loaded before measuring
+        from gradio_client import Client
+
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        try:
+            client.predict("I want to grow", [], None, fn_index=0)
+        except Exception as exc:  # noqa: BLE001 - the measurement still stands without a turn
+            print(f"(warm-up turn failed: {exc})")
+        rss = 0
+        for pid in [proc.pid, *map(int, subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                                       text=True).stdout.split())]:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS"):
+                    rss += int(line.split()[1])
+        print(f"`coach serve` resident memory after a turn: {rss / 1024:.0f} MB")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    chosen = sys.argv[1:] or ["index", "ask", "serve"]
+    for name in chosen:
+        globals()[f"bench_{name}"]()
