@@ -79,7 +79,7 @@ def bench_ask() -> None:
             for m in MESSAGES:
                 t = time.perf_counter()
                 first = None
-                for piece in coach.stream(m):
+                for _piece in coach.stream(m):
                     if first is None:
                         first = time.perf_counter() - t
                 totals.append(time.perf_counter() - t)
