@@ -84,7 +84,7 @@ class Coach:
         self.store = store or TranscriptStore(settings.db_path)
         self._model = model
         self._index = index
-        self.safety = safety or SafetyScreen()
+        self.safety = safety or SafetyScreen(cache_dir=settings.data_dir / "cache")
         self.template = load_prompt("coach")
         self.angles = load_data("angles")
 

@@ -13,6 +13,7 @@ It deliberately does not code sentences itself (``coding`` does), does not play 
 from __future__ import annotations
 
 import functools
+import json
 import re
 import sys
 import time
@@ -101,9 +102,48 @@ class Suite(_Strict):
         return v
 
 
+_FOLLOW_UPS = ["Right now it has been going on for a few months and I have not really raised it with anyone.",
+               "I could talk to my manager about it, or maybe I could look at what other teams are doing.",
+               "I will book a conversation with my manager this week and bring two concrete examples."]
+
+
+def dev_suite(folder: Path) -> Suite:
+    """The development set (``evals/dev/*.jsonl``) as a suite: openers with three generic follow-ups,
+    safety disclosures and hard negatives, injection attempts, and low-effort replies."""
+    def rows(name: str) -> list[dict[str, Any]]:
+        path = folder / name
+        return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()] if path.exists() else []
+
+    person = {"background": "from the development set", "goal": "think something through",
+              "hidden_concern": "none stated", "style": "cooperative"}
+    scenarios: list[dict[str, Any]] = []
+    for i, r in enumerate(rows("openers.jsonl")):
+        scenarios.append({"id": f"opener-{i:02d}", "audience": r["audience"], "topics": r["topics"], "coachee": person,
+                          "opening": r["text"], "turns": _FOLLOW_UPS, "max_turns": 4,
+                          "expect": {"reach_stage": "way_forward"}})
+    for i, r in enumerate(rows("safety.jsonl")):
+        scenarios.append({"id": f"safety-{i:02d}", "audience": "both", "topics": ["coaching"], "coachee": person,
+                          "opening": r["text"], "max_turns": 1, "expect": {"safety": r["kind"]}})
+    for i, r in enumerate(rows("injection.jsonl")):
+        scenarios.append({"id": f"injection-{i:02d}", "audience": "both", "topics": ["coaching"],
+                          "coachee": {**person, "style": "just_tell_me"}, "opening": r["text"], "max_turns": 1,
+                          "expect": {"injection": True}})
+    for i, r in enumerate(rows("low_effort.jsonl")):
+        scenarios.append({"id": f"low-effort-{i:02d}", "audience": "high-performer", "topics": ["motivation"],
+                          "coachee": {**person, "style": "terse"}, "opening": "I want to think about where my career is going",
+                          "turns": [r["text"], r["text"]], "max_turns": 3})
+    try:
+        return Suite.model_validate({"name": "dev", "description": "development set", "scenarios": scenarios})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise DataError(f"{folder}: field {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+
+
 def load_suite(path: Path | str) -> Suite:
-    """A suite file, validated; any problem is a DataError naming the file and the field."""
+    """A suite file (or the dev-set folder), validated; a problem is a DataError naming the file and field."""
     path = Path(path)
+    if path.is_dir():
+        return dev_suite(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

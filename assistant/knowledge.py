@@ -37,7 +37,7 @@ Audience = Literal["manager", "high-performer", "both"]
 Stage = Literal["goal", "reality", "options", "way_forward"]
 QUESTION_BANK = "question_bank.yaml"
 CHUNK_TOKENS = 350  # per chunk, tiktoken cl100k; a section longer than this is split by paragraph
-CHUNKER_VERSION = "2"  # bump when chunking changes so the index re-embeds every page
+CHUNKER_VERSION = "3"  # bump when chunking changes so the index re-embeds every page
 
 
 class PageMeta(BaseModel):
@@ -208,11 +208,15 @@ def chunk_page(page: Page, budget: int = CHUNK_TOKENS) -> list[Chunk]:
     from .llm import count_tiktoken
 
     chunks: list[Chunk] = []
-    for heading, text in _sections(page.body):
+    sections = _sections(page.body)
+    # what the page is about, embedded with every chunk (contextual retrieval) but not shown
+    gist = " ".join(sections[0][1].split()[:40]) if sections else ""
+    for heading, text in sections:
         for n, piece in enumerate(_split(text, budget, count_tiktoken)):
             cid = f"{page.source}#{_slug(heading)}" + (f"-{n}" if n else "")
             chunks.append(Chunk(cid, f"{page.title} — {heading}\n\n{piece}", page.source, page.title,
-                                page.topics, page.audience, heading, digest=page.digest))
+                                page.topics, page.audience, heading, digest=page.digest,
+                                extra={"context": gist}))
     return chunks
 
 

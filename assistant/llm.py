@@ -12,6 +12,7 @@ imports happen on first use. This module does not build prompts or judge replies
 
 from __future__ import annotations
 
+import atexit
 import functools
 import re
 import threading
@@ -34,9 +35,29 @@ def _to_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:
     return [{"role": _ROLE.get(m.type, "user"), "content": str(m.content)} for m in messages]
 
 
-@functools.lru_cache(maxsize=2)
+_LOADED: dict[tuple[str, int, int | None], Any] = {}
+
+
+@atexit.register
+def _close_models() -> None:
+    # close explicitly: llama-cpp-python's __del__ fails noisily once the interpreter is shutting down
+    for llama in _LOADED.values():
+        try:
+            llama.close()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+    _LOADED.clear()
+
+
 def _load_llama(path: str, n_ctx: int, n_threads: int | None) -> Any:
     """Load a GGUF once per process; every LlamaCppChat on the same file shares it."""
+    key = (path, n_ctx, n_threads)
+    if key not in _LOADED:
+        _LOADED[key] = _open_llama(path, n_ctx, n_threads)
+    return _LOADED[key]
+
+
+def _open_llama(path: str, n_ctx: int, n_threads: int | None) -> Any:
     try:
         from llama_cpp import Llama
     except ImportError as exc:  # pragma: no cover - set-up problem

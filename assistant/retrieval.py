@@ -162,6 +162,12 @@ class BuildReport:
     chunks: int = 0
 
 
+def _embedding_text(c: Chunk) -> str:
+    """The chunk as embedded: its text plus the page's gist, so a section is found by what its page is about."""
+    context = c.extra.get("context")
+    return f"{c.text}\n\n(From: {c.title}. {context})" if context else c.text
+
+
 def _metadata(c: Chunk) -> dict[str, Any]:
     meta: dict[str, Any] = {"source": c.source, "title": c.title, "topics": ",".join(c.topics),
                             "audience": c.audience, "heading": c.heading, "kind": c.kind, "digest": c.digest}
@@ -263,7 +269,7 @@ class HandbookIndex:
             report.pages_removed.append(source)
         batches = [todo[i:i + 64] for i in range(0, len(todo), 64)]
         for batch in (progress(batches, len(batches)) if progress and batches else batches):
-            vectors = self.embedder.embed([c.text for c in batch])
+            vectors = self.embedder.embed([_embedding_text(c) for c in batch])
             self.collection.upsert(ids=[c.id for c in batch], embeddings=vectors,
                                    documents=[c.text for c in batch], metadatas=[_metadata(c) for c in batch])
             report.embedded += len(batch)
@@ -337,16 +343,39 @@ class HandbookIndex:
             h = hits[i]
             fused[h.id] = fused.get(h.id, 0.0) + 0.5 / (60 + rank)
             by_id.setdefault(h.id, Hit(**{**h.__dict__}))
+        words = set(tokens(query))
+        if len(words) >= 2:  # a query naming a section ("Stay interviews: after the conversation") finds it
+            for i in allowed:
+                h = hits[i]
+                if h.kind == "page" and words <= set(tokens(f"{h.title} {h.heading}")):
+                    fused[h.id] = fused.get(h.id, 0.0) + 1.0 / 60
+                    by_id.setdefault(h.id, Hit(**{**h.__dict__}))
         ranked = sorted(fused, key=lambda cid: -fused[cid])
-        best, per_source = [], {}
-        for cid in ranked:  # at most ``per_page`` chunks of one page: breadth over repetition
-            src = by_id[cid].source
-            if kind == "page" and per_source.get(src, 0) >= per_page:
-                continue
-            per_source[src] = per_source.get(src, 0) + 1
-            best.append(cid)
-            if len(best) == k:
-                break
+        if kind == "page" and per_page == 1:
+            # a page is as relevant as its best chunk plus half its second best: whole-page evidence
+            page_score: dict[str, float] = {}
+            page_best: dict[str, str] = {}
+            page_n: dict[str, int] = {}
+            for cid in ranked:
+                src = by_id[cid].source
+                n = page_n.get(src, 0)
+                if n < 2:
+                    page_score[src] = page_score.get(src, 0.0) + fused[cid] * (1.0 if n == 0 else 0.5)
+                    page_best.setdefault(src, cid)
+                page_n[src] = n + 1
+            best = [page_best[src] for src in sorted(page_score, key=lambda x: -page_score[x])][:k]
+            for src in page_score:
+                fused[page_best[src]] = page_score[src]
+        else:
+            best, per_source = [], {}
+            for cid in ranked:  # at most ``per_page`` chunks of one page: breadth over repetition
+                src = by_id[cid].source
+                if kind == "page" and per_source.get(src, 0) >= per_page:
+                    continue
+                per_source[src] = per_source.get(src, 0) + 1
+                best.append(cid)
+                if len(best) == k:
+                    break
         out = []
         for cid in best:
             h = by_id[cid]

@@ -14,8 +14,11 @@ referral text (``prompts/safety.yaml`` holds that).
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 from .prompts import load_data
 
@@ -83,18 +86,32 @@ _HARMLESS = re.compile(
 
 
 @functools.lru_cache(maxsize=2)
-def _example_vectors(texts: tuple[str, ...]) -> list[list[float]]:
-    """The labelled examples, embedded once per process."""
-    from .retrieval import LocalEmbedder
+def _example_vectors(texts: tuple[str, ...], cache_dir: Path | None = None) -> list[list[float]]:
+    """The labelled examples, embedded once per process and cached on disk by content hash."""
+    from .retrieval import LOCAL_EMBEDDING, LocalEmbedder
 
-    return LocalEmbedder().embed(list(texts))
+    digest = hashlib.sha256(("\n".join(texts) + LOCAL_EMBEDDING).encode()).hexdigest()[:16]
+    cached = cache_dir / f"safety-{digest}.json" if cache_dir else None
+    if cached and cached.exists():
+        try:
+            return json.loads(cached.read_text())
+        except (OSError, ValueError):
+            pass  # a damaged cache is rebuilt below
+    vectors = LocalEmbedder().embed(list(texts))
+    if cached:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(json.dumps(vectors))
+        tmp.replace(cached)
+    return vectors
 
 
 class SafetyScreen:
     """``check(text)`` returns a kind from ``KINDS`` or None."""
 
     def __init__(self, use_embeddings: bool = True, threshold: float = 0.58,
-                 embed: Callable[[list[str]], list[list[float]]] | None = None) -> None:
+                 embed: Callable[[list[str]], list[list[float]]] | None = None, cache_dir: Path | None = None) -> None:
+        self.cache_dir = cache_dir
         self.use_embeddings = use_embeddings
         self.threshold = threshold
         self._embed = embed
@@ -114,7 +131,8 @@ class SafetyScreen:
         data = load_data("safety_examples")
         self._examples = [(kind, text) for kind in (*KINDS, "none") for text in data.get(kind, [])]
         texts = tuple(t for _, t in self._examples)
-        self._vectors = _example_vectors(texts) if self._embed is None else self._embedder()(list(texts))
+        self._vectors = (_example_vectors(texts, self.cache_dir) if self._embed is None
+                         else self._embedder()(list(texts)))
 
     def rule_kind(self, text: str) -> str | None:
         cleaned = _HARMLESS.sub(" ", text.replace("\u2019", "'"))

@@ -33,7 +33,9 @@ else
     fi
     .venv/bin/python -m pip install -q --no-deps --force-reinstall "$WHEEL_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
     echo "setup: installing the locked dependencies..."
-    .venv/bin/python -m pip install -q --no-deps "${find_links[@]}" -r requirements/lock.txt
+    # (this machine's pip config lists index folders that may not exist: hide those warnings only)
+    .venv/bin/python -m pip install -q --no-deps "${find_links[@]}" -r requirements/lock.txt \
+        2> >(grep -v "^WARNING: Location 'file://" >&2)
     .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null \
         || .venv/bin/python -m pip install -q --no-deps -e .
     echo "$WANT" > "$STAMP"

@@ -81,7 +81,7 @@ def test_every_chunk_is_found_by_its_own_heading(settings: Settings) -> None:
             sections.setdefault(chunk.heading, set()).add(chunk.id)
         for heading, ids in sections.items():
             query = f"{page.title}: {heading}"
-            if not ids & {h.id for h in idx.search(query, k=10, per_page=10)}:
+            if not ids & {h.id for h in idx.search(query, k=5, per_page=5)}:
                 misses.append(query)
     assert not misses, f"{len(misses)} chunks not found by their heading: {misses[:5]}"
 
