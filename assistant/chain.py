@@ -190,12 +190,14 @@ class Coach:
 
     def _hold_role(self, state: GrowState, text: str) -> tuple[str, dict[str, Any]]:
         pages = self.index.search(text, k=2)
-        questions = self.index.search(text, k=6, kind="question", stage=state.stage)
+        audience = guess_audience(text, state)
+        questions = [q for q in self.index.search(text, k=10, kind="question", stage=state.stage)
+                     if q.audience in (audience, "both")]
         question = next((q.text for q in questions if q.text not in state.asked), self.angles["low_effort"][0])
         state.asked.append(question)
         titles = " and ".join(f"“{t}”" for t in dict.fromkeys(p.title for p in pages))
-        reply = (f"{self.angles['reflections']['injection']} I'm here to help you find your own answer, and the "
-                 f"handbook pages {titles} may be useful. {question}")
+        reply = (f"{self.angles['reflections']['injection']} My part is to help you find your own answer; "
+                 f"the handbook covers this in {titles}. {question}")
         cites = [_citation(p) for p in pages] + [_citation(q) for q in questions if q.text == question]
         return reply, {"stage": state.stage, "citations": cites, "route": "injection"}
 

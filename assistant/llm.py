@@ -166,6 +166,8 @@ def echo_reflection(text: str) -> str:
         return "It sounds like this matters to you."
     body = " ".join(words).strip(" ,")
     body = body[0].lower() + body[1:]
+    # "you could ask…" would read as advice: reflect it as the coachee's own option
+    body = re.sub(r"^you (could|might|can|should) (maybe |perhaps )?", "you are weighing whether to ", body)
     first = body.split()[0]
     if first in {"not", "so", "really", "totally", "pretty", "very", "too", "kind", "a", "quite"} or first.endswith("ed"):
         body = "you're " + body
