@@ -22,7 +22,8 @@ AIMS = {
 }
 MAX_TURNS = {"goal": 2, "reality": 2, "options": 2, "way_forward": 99}
 
-_GOAL = re.compile(r"\b(want to|wants to|want more|want a|want some|like to|hope to|grow|i want|i'd like|i would like|i wish|i hope|hoping|my goal|goal is|i need|looking for|"
+_GOAL = re.compile(r"\b(want to|wants to|want more|want a|want some|like to|hope to|grow|"
+                   r"i want|i'd like|i would like|i wish|i hope|hoping|my goal|goal is|i need|looking for|"
                    r"trying to|aim|i'm after|what i want|would love|to figure out|to decide|to get better)\b", re.I)
 _REALITY = re.compile(r"\b(right now|currently|at the moment|so far|i tried|i've tried|i have tried|last (week|month|"
                       r"quarter|year)|every (day|week)|keeps?|happened|since|the problem is|what's happening)\b", re.I)
