@@ -196,8 +196,7 @@ class Coach:
         question = next((q.text for q in questions if q.text not in state.asked), self.angles["low_effort"][0])
         state.asked.append(question)
         titles = " and ".join(f"“{t}”" for t in dict.fromkeys(p.title for p in pages))
-        reply = (f"{self.angles['reflections']['injection']} My part is to help you find your own answer; "
-                 f"the handbook covers this in {titles}. {question}")
+        reply = f"{self.angles['reflections']['injection']} The handbook covers this in {titles}. {question}"
         cites = [_citation(p) for p in pages] + [_citation(q) for q in questions if q.text == question]
         return reply, {"stage": state.stage, "citations": cites, "route": "injection"}
 

