@@ -131,7 +131,7 @@ def _example_vectors(texts: tuple[str, ...], cache_dir: Path | None = None) -> l
 class SafetyScreen:
     """``check(text)`` returns a kind from ``KINDS`` or None."""
 
-    def __init__(self, use_embeddings: bool = True, threshold: float = 0.62,
+    def __init__(self, use_embeddings: bool = True, threshold: float = 0.58,
                  embed: Callable[[list[str]], list[list[float]]] | None = None, cache_dir: Path | None = None) -> None:
         self.cache_dir = cache_dir
         self.use_embeddings = use_embeddings
@@ -173,13 +173,13 @@ class SafetyScreen:
         pieces = [text, *split_sentences(text)] if len(text) > 80 else [text]
         for query in self._embedder()(pieces):
             sims = [sum(a * b for a, b in zip(query, v, strict=True)) for v in self._vectors or []]
-            ranked = sorted(zip(sims, (k for k, _ in self._examples), strict=True), reverse=True)[:2]
-            (s1, k1), (s2, k2) = ranked
-            # a confident nearest neighbour that is not a hard negative, and a runner-up that agrees
-            if k1 != "none" and k1 == k2 and s1 >= self.threshold and s2 >= self.threshold - 0.08:
-                return k1
-            if k1 != "none" and s1 >= self.threshold + 0.12:
-                return k1
+            ranked = sorted(zip(sims, (k for k, _ in self._examples), strict=True), reverse=True)[:3]
+            kinds = {k for _, k in ranked}
+            # three nearest examples agree on one unsafe kind, and the nearest is close
+            if len(kinds) == 1 and "none" not in kinds and ranked[0][0] >= self.threshold:
+                return ranked[0][1]
+            if ranked[0][1] != "none" and ranked[0][0] >= self.threshold + 0.12:
+                return ranked[0][1]
         return None
 
 
