@@ -26,6 +26,7 @@ from .coding import code_text
 from .config import Settings
 from .errors import InputError, NotFoundError
 from .personas import DIFFICULTIES, PERSONAS_DIR, Persona, get_persona, load_personas
+from .safety import referral
 from .transcripts import TranscriptStore
 
 if TYPE_CHECKING:  # langchain is slow to import; only a real model needs it
@@ -212,6 +213,7 @@ class Rehearsal:
         # embedded 135M model takes seconds per line and mostly makes a good scripted line worse.
         self.rephrase = settings.backend == "openai" if rephrase is None else rephrase
         self.personas_dir = personas_dir
+        self._screen: Any = None
 
     @property
     def model(self) -> BaseChatModel:
@@ -236,6 +238,13 @@ class Rehearsal:
             state["earned"] = int(state["earned"]) + len(moves.good)
         meta = {"codes": moves.codes, "moves": moves.moves, "tension": tension}
         self.store.add_turn(sid, "user", text, meta)  # stored before generating: nothing is lost
+        if self._crisis(text):  # a real person's distress outranks the scene (other kinds may be role-play)
+            reply = referral("crisis") + " The rehearsal is paused; it will be here when you come back."
+            self.store.add_turn(sid, "assistant", reply, {"safety": "crisis", "tension": state["tension"]})
+            return {"reply": reply, "session": sid, "persona": persona.id, "difficulty": difficulty,
+                    "tension": int(state["tension"]), "revealed": bool(state["revealed"]), "codes": moves.codes,
+                    "stage": None, "citations": [], "safety": "crisis", "band": None, "moves": moves.moves,
+                    "voice": "referral", "name": persona.name}
 
         band = self._band(moves, tension, difficulty, state)
         index, line = self._pick(persona, band, state)
@@ -250,6 +259,13 @@ class Rehearsal:
                 "tension": tension, "revealed": revealed, "codes": moves.codes, "stage": None,
                 "citations": [], "safety": None, "band": band, "moves": moves.moves, "voice": voice,
                 "name": persona.name}
+
+    def _crisis(self, text: str) -> bool:
+        if self._screen is None:
+            from .safety import SafetyScreen
+
+            self._screen = SafetyScreen(cache_dir=self.settings.data_dir / "cache")
+        return self._screen.check(text) == "crisis"
 
     # -- steps of a turn ------------------------------------------------------------------------
     def _open(self, persona_id: str | None, difficulty: str,

@@ -258,3 +258,20 @@ def test_embedded_model_holds_character(tmp_path: Path) -> None:
             assert check_rephrase(r["reply"], line, persona, r["revealed"]) is None
         else:
             assert r["reply"] == line
+
+
+def test_a_crisis_disclosure_pauses_the_rehearsal(tmp_path) -> None:
+    from assistant.config import Settings as _Settings
+    from assistant.rehearsal import Rehearsal as _Rehearsal
+
+    engine = _Rehearsal(_Settings(backend="fake", data_dir=tmp_path))
+    first = engine.turn("Thanks for making time today.", persona_id="feels-unrecognised", difficulty="easy")
+    out = engine.turn("Sorry, I can't do this. Honestly I have been thinking about ending my life.",
+                      persona_id=None, session_id=first["session"])
+    assert out["safety"] == "crisis" and "crisis line" in out["reply"] and "paused" in out["reply"]
+    roles = [t.role for t in engine.store.turns(first["session"])]
+    assert roles == ["user", "assistant", "user", "assistant"]
+    # a hard line that is part of the scene is still played, not referred
+    scene = engine.turn("You're overreacting, everyone has to do overtime.", persona_id=None,
+                        session_id=first["session"])
+    assert scene["safety"] is None
