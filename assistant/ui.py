@@ -7,6 +7,7 @@ turn domain errors into a chat message. The coaching, rehearsal and scoring logi
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,6 +48,20 @@ class Services:
             self._coach = Coach(self.settings)
         return self._coach
 
+    def warm(self) -> None:
+        """Load the index, embeddings, coder and model in the background so the first turn is quick."""
+        try:
+            coach = self.coach
+            coach.index.search("warm up", k=1)
+            coach.safety.check("warm up")
+            from .coding import code_text
+
+            code_text("What matters to you?")
+            if self.settings.backend == "embedded":
+                coach.model.invoke("hi", max_tokens=1)
+        except Exception:  # noqa: BLE001 - a failure here shows up, with its message, on the first turn
+            pass
+
     @property
     def rehearsal(self) -> Any:
         if self._rehearsal is None:
@@ -56,8 +71,10 @@ class Services:
         return self._rehearsal
 
 
-def build_app(settings: Settings) -> gr.Blocks:
+def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
     services = Services(settings)
+    if warm:
+        threading.Thread(target=services.warm, name="warm-up", daemon=True).start()
 
     def coach_turn(message: str, history: list[dict[str, Any]], session: str | None
                    ) -> Iterator[tuple[Any, ...]]:
@@ -177,6 +194,6 @@ def build_app(settings: Settings) -> gr.Blocks:
 
 
 def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False) -> None:
-    demo = build_app(settings)
+    demo = build_app(settings, warm=True)
     demo.queue(default_concurrency_limit=2).launch(server_name=host, server_port=port, inbrowser=open_browser,
                                                    show_error=True)
