@@ -9,7 +9,6 @@ It does not load models or open files; it only says where things are and which b
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -130,8 +129,3 @@ def load_settings(**overrides: object) -> Settings:
         where = ".".join(str(p) for p in first.get("loc", ()))
         msg = str(first.get("msg", exc)).removeprefix("Value error, ")
         raise ConfigError(f"bad setting {where}: {msg}" if where else msg) from None
-
-
-@functools.lru_cache(maxsize=1)
-def default_settings() -> Settings:
-    return load_settings()

@@ -23,13 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .coding import code_text, split_sentences
 from .config import ROOT, Settings
 from .errors import CoachError, ConfigError, DataError
 from .knowledge import TOPICS
+from .prompts import read_yaml
 from .safety import KINDS
 from .stages import STAGES
 from .transcripts import TranscriptStore
@@ -144,12 +144,7 @@ def load_suite(path: Path | str) -> Suite:
     path = Path(path)
     if path.is_dir():
         return dev_suite(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        raise DataError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_yaml(path)
     try:
         return Suite.model_validate(data)
     except ValidationError as exc:

@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import DataError
+from .prompts import read_yaml
 
 TOPICS = (
     "autonomy-guidance", "motivation", "recognition", "stay-interview", "growth-dialogue", "gamification",
@@ -137,10 +138,7 @@ def load_questions(folder: Path) -> list[Question]:
     path = Path(folder) / QUESTION_BANK
     if not path.exists():
         return []
-    try:
-        items = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    except yaml.YAMLError as exc:
-        raise DataError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    items = read_yaml(path) or []
     if not isinstance(items, list):
         raise DataError(f"{path}: must be a list of questions")
     out: list[Question] = []

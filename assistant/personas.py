@@ -18,11 +18,11 @@ import functools
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .config import ROOT
 from .errors import DataError, NotFoundError
+from .prompts import read_yaml
 
 PERSONAS_DIR = ROOT / "prompts" / "personas"
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
@@ -130,14 +130,8 @@ class Persona(BaseModel):
                 f"What you want: {self.wants}\nHow you talk: {self.speaking_style}")
 
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def _load_yaml(path: Path) -> dict:
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
-        raise DataError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise DataError(f"{path}: must be a mapping of fields")
     return data

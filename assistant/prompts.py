@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -43,13 +44,21 @@ class PromptTemplate(BaseModel):
         return self.system.format(**values), self.user.format(**values)
 
 
-def _load_yaml(path: Path) -> dict:
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(path: Path) -> Any:
+    """A data file's YAML (safe loader); a missing or malformed file is a DataError naming it."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except yaml.YAMLError as exc:
         raise DataError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def _load_yaml(path: Path) -> dict:
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise DataError(f"{path}: must be a mapping")
     return data
