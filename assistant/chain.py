@@ -180,20 +180,22 @@ class Coach:
             return f"{self.angles['reflections']['closing']} {closing}", {
                 "stage": stage, "citations": [], "route": "closing"}
         pages = self.index.search(text, k=2)
-        audience = guess_audience(text, state)
-        questions = [h for h in self.index.search(text, k=12, kind="question", stage=stage)
-                     if h.text not in state.asked and h.audience in (audience, "both")][:3]
+        questions = self._candidates(text, state, stage, pool=12)[:3]
         reply, meta = self._generate(sid, state, text, stage, pages, questions)
         question = reply.rsplit(". ", 1)[-1]
         state.asked.append(question)
         return reply, meta
 
+    def _candidates(self, text: str, state: GrowState, stage: str, pool: int) -> list[Hit]:
+        """Bank questions for this stage, for this coachee's audience, not yet asked, best first."""
+        audience = guess_audience(text, state)
+        return [q for q in self.index.search(text, k=pool, kind="question", stage=stage)
+                if q.text not in state.asked and q.audience in (audience, "both")]
+
     def _hold_role(self, state: GrowState, text: str) -> tuple[str, dict[str, Any]]:
         pages = self.index.search(text, k=2)
-        audience = guess_audience(text, state)
-        questions = [q for q in self.index.search(text, k=10, kind="question", stage=state.stage)
-                     if q.audience in (audience, "both")]
-        question = next((q.text for q in questions if q.text not in state.asked), self.angles["low_effort"][0])
+        questions = self._candidates(text, state, state.stage, pool=10)
+        question = questions[0].text if questions else self.angles["low_effort"][0]
         state.asked.append(question)
         titles = " and ".join(f"“{t}”" for t in dict.fromkeys(p.title for p in pages))
         reply = f"{self.angles['reflections']['injection']} The handbook covers this in {titles}. {question}"

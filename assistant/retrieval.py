@@ -204,6 +204,20 @@ def _client(settings: Settings) -> Any:
     return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
 
 
+def _per_page(hits: list[Hit], k: int, per_page: int | None) -> list[Hit]:
+    """The first ``k`` hits with at most ``per_page`` from one page (breadth over repetition)."""
+    kept: list[Hit] = []
+    seen: dict[str, int] = {}
+    for h in hits:
+        if per_page is not None and seen.get(h.source, 0) >= per_page:
+            continue
+        seen[h.source] = seen.get(h.source, 0) + 1
+        kept.append(h)
+        if len(kept) == k:
+            break
+    return kept
+
+
 class HandbookIndex:
     """The handbook in Chroma. ``search`` fuses vector and BM25 rankings (reciprocal rank fusion)."""
 
@@ -327,14 +341,7 @@ class HandbookIndex:
         pool = max(k * 4, 20)
         vec = self.vector_search(query, pool, where)
         if mode == "vector":
-            seen: dict[str, int] = {}
-            kept = []
-            for h in vec:
-                if kind == "page" and seen.get(h.source, 0) >= per_page:
-                    continue
-                seen[h.source] = seen.get(h.source, 0) + 1
-                kept.append(h)
-            return kept[:k]
+            return _per_page(vec, k, per_page if kind == "page" else None)
         bm25, hits = self._lexicon()
         allowed = [i for i, h in enumerate(hits) if (not kind or h.kind == kind) and (not stage or h.stage == stage)
                    and (not topic or topic in h.topics)]
@@ -375,15 +382,7 @@ class HandbookIndex:
             for src in page_score:
                 fused[page_best[src]] = page_score[src]
         else:
-            best, per_source = [], {}
-            for cid in ranked:  # at most ``per_page`` chunks of one page: breadth over repetition
-                src = by_id[cid].source
-                if kind == "page" and per_source.get(src, 0) >= per_page:
-                    continue
-                per_source[src] = per_source.get(src, 0) + 1
-                best.append(cid)
-                if len(best) == k:
-                    break
+            best = [h.id for h in _per_page([by_id[cid] for cid in ranked], k, per_page if kind == "page" else None)]
         out = []
         for cid in best:
             h = by_id[cid]
