@@ -50,6 +50,14 @@ def settings(isolated: Path) -> Settings:
     return Settings(backend="fake")
 
 
+@pytest.fixture
+def store(settings: Settings):
+    """The transcript store of ``settings`` (under tmp_path)."""
+    from assistant.transcripts import TranscriptStore
+
+    return TranscriptStore(settings.db_path)
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"

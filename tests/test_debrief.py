@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,16 +32,6 @@ BAD = [
     "Everyone has to do on-call,\nyou're overreacting.",
     "Okay.",
 ]
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(backend="fake", data_dir=tmp_path)
-
-
-@pytest.fixture
-def store(settings: Settings) -> TranscriptStore:
-    return TranscriptStore(settings.db_path)
 
 
 def rehearse(settings: Settings, store: TranscriptStore, script: list[str], persona: str,

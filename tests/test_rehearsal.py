@@ -42,16 +42,6 @@ MIXED = [
 ]
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(backend="fake", data_dir=tmp_path)
-
-
-@pytest.fixture
-def store(settings: Settings) -> TranscriptStore:
-    return TranscriptStore(settings.db_path)
-
-
 def play(rehearsal: Rehearsal, script: list[str], persona: str = PRIYA,
          difficulty: str = "medium") -> list[dict[str, Any]]:
     results, sid = [], None
