@@ -38,7 +38,7 @@ Audience = Literal["manager", "high-performer", "both"]
 Stage = Literal["goal", "reality", "options", "way_forward"]
 QUESTION_BANK = "question_bank.yaml"
 CHUNK_TOKENS = 350  # per chunk, tiktoken cl100k; a section longer than this is split by paragraph
-CHUNKER_VERSION = "3"  # bump when chunking changes so the index re-embeds every page
+CHUNKER_VERSION = "4"  # bump when chunking changes so the index re-embeds every page
 
 
 class PageMeta(BaseModel):

@@ -14,19 +14,21 @@ to mix models. It does not decide which chunks the coach cites; see ``chain``.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .config import Settings
 from .errors import BackendError, ConfigError
 from .knowledge import Chunk, chunk_page, chunk_questions, load_pages, load_questions
+from .lexical import BM25, tokens
 
 COLLECTION = "handbook"
+HEADINGS = "handbook_headings"  # one short vector per page chunk: "<page title>: <section heading>"
 LOCAL_EMBEDDING = "all-MiniLM-L6-v2"
 
 
@@ -93,54 +95,6 @@ def get_embedder(settings: Settings) -> Embedder:
     return OpenAIEmbedder(settings) if settings.embeddings == "openai" else LocalEmbedder()
 
 
-# -- BM25 ------------------------------------------------------------------------------------------
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = set("a an the and or but of to in on for with at by from is are was were be been it its this that "
-            "i me my you your we our they them their he she his her do does did not no so as if what how "
-            "who which when where why can could would should will just about into than then there".split())
-
-
-def tokens(text: str) -> list[str]:
-    out = []
-    for w in _WORD.findall(text.lower()):
-        if w in _STOP:
-            continue
-        # crude stemming keeps "managing", "manager", "manage" together
-        for suffix in ("ing", "ers", "er", "ed", "es", "s"):
-            if len(w) > len(suffix) + 3 and w.endswith(suffix):
-                w = w[: -len(suffix)]
-                break
-        out.append(w)
-    return out
-
-
-class BM25:
-    """Okapi BM25 over a fixed list of texts."""
-
-    def __init__(self, texts: list[str], k1: float = 1.4, b: float = 0.75) -> None:
-        self.docs = [Counter(tokens(t)) for t in texts]
-        self.lengths = [sum(d.values()) for d in self.docs]
-        self.avg = sum(self.lengths) / max(len(self.docs), 1)
-        df: Counter[str] = Counter()
-        for d in self.docs:
-            df.update(d.keys())
-        n = len(self.docs)
-        self.idf = {w: math.log(1 + (n - f + 0.5) / (f + 0.5)) for w, f in df.items()}
-        self.k1, self.b = k1, b
-
-    def scores(self, query: str) -> list[float]:
-        q = tokens(query)
-        out = []
-        for d, length in zip(self.docs, self.lengths, strict=True):
-            s = 0.0
-            for w in q:
-                f = d.get(w)
-                if f:
-                    s += self.idf[w] * f * (self.k1 + 1) / (f + self.k1 * (1 - self.b + self.b * length / self.avg))
-            out.append(s)
-        return out
-
-
 # -- the index -------------------------------------------------------------------------------------
 @dataclass
 class Hit:
@@ -174,6 +128,11 @@ def _embedding_text(c: Chunk) -> str:
     """The chunk as embedded: its text plus the page's gist, so a section is found by what its page is about."""
     context = c.extra.get("context")
     return f"{c.text}\n\n(From: {c.title}. {context})" if context else c.text
+
+
+def _heading_text(c: Chunk) -> str:
+    """What a section is called, embedded on its own: short queries match short headings better than long text."""
+    return f"{c.title}: {c.heading}" if c.heading else c.title
 
 
 def _metadata(c: Chunk) -> dict[str, Any]:
@@ -218,6 +177,15 @@ def _per_page(hits: list[Hit], k: int, per_page: int | None) -> list[Hit]:
     return kept
 
 
+@dataclass
+class _Memory:
+    bm25: BM25
+    hits: list[Hit]
+    heading_words: list[set[str]]
+    heading_vectors: Any  # numpy array, one row per hit (zeros where a hit has no heading vector)
+    has_heading: Any
+
+
 class HandbookIndex:
     """The handbook in Chroma. ``search`` fuses vector and BM25 rankings (reciprocal rank fusion)."""
 
@@ -226,52 +194,63 @@ class HandbookIndex:
         self.embedder = embedder or get_embedder(settings)
         self.client = _client(settings)
         self._collection: Any = None
-        self._bm25: tuple[BM25, list[Hit]] | None = None
+        self._headings: Any = None
+        self._memory: _Memory | None = None
+
+    def _open(self, name: str) -> Any:
+        col = self.client.get_or_create_collection(
+            name, metadata={"embedding_model": self.embedder.name, "hnsw:space": "cosine"}, embedding_function=None,
+        )
+        built_with = (col.metadata or {}).get("embedding_model")
+        if built_with and built_with != self.embedder.name:
+            raise ConfigError(f"the index was built with {built_with}, not {self.embedder.name}; "
+                              "run `coach index --rebuild`")
+        return col
 
     @property
     def collection(self) -> Any:
+        """The chunks: page sections and bank questions."""
         if self._collection is None:
-            col = self.client.get_or_create_collection(
-                COLLECTION, metadata={"embedding_model": self.embedder.name, "hnsw:space": "cosine"},
-                embedding_function=None,
-            )
-            built_with = (col.metadata or {}).get("embedding_model")
-            if built_with and built_with != self.embedder.name:
-                raise ConfigError(f"the index was built with {built_with}, not {self.embedder.name}; "
-                                  "run `coach index --rebuild`")
-            self._collection = col
+            self._collection = self._open(COLLECTION)
         return self._collection
+
+    @property
+    def headings(self) -> Any:
+        """One vector per page chunk for its title and heading, under the chunk's id."""
+        if self._headings is None:
+            self._headings = self._open(HEADINGS)
+        return self._headings
 
     def count(self) -> int:
         return int(self.collection.count())
-
-    def _chunks(self) -> list[Chunk]:
-        folder = self.settings.knowledge_dir
-        chunks = [c for p in load_pages(folder) for c in chunk_page(p)]
-        return chunks + chunk_questions(load_questions(folder), folder.name)
 
     def build(self, rebuild: bool = False, progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None
               ) -> BuildReport:
         """Bring the index in line with ``knowledge/``: unchanged pages are skipped, edited ones replaced."""
         if rebuild:
-            try:
-                self.client.delete_collection(COLLECTION)
-            except Exception:  # noqa: BLE001 - absent collection: nothing to delete
-                pass
-            self._collection = None
-        chunks = self._chunks()
-        report = BuildReport(chunks=len(chunks))
+            for name in (COLLECTION, HEADINGS):
+                try:
+                    self.client.delete_collection(name)
+                except Exception:  # noqa: BLE001 - absent collection: nothing to delete
+                    pass
+            self._collection = self._headings = None
+        report = BuildReport()
         existing = self.collection.get(include=["metadatas"])
         have: dict[str, set[str]] = {}
         for meta in existing["metadatas"] or []:
             have.setdefault(meta["source"], set()).add(meta["digest"])
+        folder = self.settings.knowledge_dir
         want: dict[str, list[Chunk]] = {}
-        for c in chunks:
+        for page in load_pages(folder):  # every chunk carries its page's digest: an unchanged page is not re-chunked
+            want[page.source] = [] if have.get(page.source) == {page.digest} else chunk_page(page)
+        for c in chunk_questions(load_questions(folder), folder.name):
             want.setdefault(c.source, []).append(c)
         todo: list[Chunk] = []
         for source, items in want.items():
             digests = {c.digest for c in items}
-            if source not in have:
+            if not items:
+                report.unchanged += 1
+            elif source not in have:
                 report.pages_added.append(source)
                 todo += items
             elif have[source] != digests:
@@ -282,21 +261,31 @@ class HandbookIndex:
                         self.collection.delete(where={"$and": [{"source": source}, {"digest": {"$in": list(old)}}]})
                     todo += [c for c in items if c.digest not in have[source]]
                 else:
-                    self.collection.delete(where={"source": source})
+                    self._delete_page(source)
                     todo += items
             else:
                 report.unchanged += 1
         for source in set(have) - set(want):
-            self.collection.delete(where={"source": source})
+            self._delete_page(source)
             report.pages_removed.append(source)
         batches = [todo[i:i + 64] for i in range(0, len(todo), 64)]
         for batch in (progress(batches, len(batches)) if progress and batches else batches):
             vectors = self.embedder.embed([_embedding_text(c) for c in batch])
             self.collection.upsert(ids=[c.id for c in batch], embeddings=vectors,
                                    documents=[c.text for c in batch], metadatas=[_metadata(c) for c in batch])
+            pages = [c for c in batch if c.kind == "page"]
+            if pages:
+                self.headings.upsert(ids=[c.id for c in pages], embeddings=self.embedder.embed(
+                    [_heading_text(c) for c in pages]), documents=[_heading_text(c) for c in pages],
+                    metadatas=[_metadata(c) for c in pages])
             report.embedded += len(batch)
-        self._bm25 = None
+        self._memory = None
+        report.chunks = self.count()
         return report
+
+    def _delete_page(self, source: str) -> None:
+        self.collection.delete(where={"source": source})
+        self.headings.delete(where={"source": source})
 
     def ensure(self) -> None:
         """Build the index on first use if it is empty."""
@@ -310,20 +299,27 @@ class HandbookIndex:
                    meta.get("heading", ""), meta.get("kind", "page"), meta.get("stage"), cid,
                    meta.get("audience", "both"))
 
-    def _lexicon(self) -> tuple[BM25, list[Hit]]:
-        if self._bm25 is None:
+    def _loaded(self) -> _Memory:
+        """Every chunk with its words and its heading vector, read from Chroma once per index object."""
+        if self._memory is None:
             got = self.collection.get(include=["documents", "metadatas"])
             hits = [self._hit(i, d, m, 0.0) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"],
                                                                  strict=True)]
-            self._bm25 = (BM25([h.text for h in hits]), hits)
-        return self._bm25
+            heads = self.headings.get(include=["embeddings"])
+            vectors = dict(zip(heads["ids"], heads["embeddings"], strict=True))
+            dim = len(next(iter(vectors.values()))) if vectors else 1
+            matrix = np.array([vectors.get(h.id, np.zeros(dim)) for h in hits], dtype=np.float32).reshape(len(hits), dim)
+            self._memory = _Memory(BM25([h.text for h in hits]), hits, [set(tokens(f"{h.title} {h.heading}"))
+                                   for h in hits], matrix, np.array([h.id in vectors for h in hits], dtype=bool))
+        return self._memory
 
-    def vector_search(self, query: str, k: int = 5, where: dict[str, Any] | None = None) -> list[Hit]:
-        n = self.count()
+    def vector_search(self, query: str, k: int = 5, where: dict[str, Any] | None = None,
+                      vector: list[float] | None = None) -> list[Hit]:
+        n = len(self._loaded().hits)
         if n == 0:
             return []
-        res = self.collection.query(query_embeddings=self.embedder.embed([query]), n_results=min(k, n),
-                                    where=where, include=["documents", "metadatas", "distances"])
+        res = self.collection.query(query_embeddings=[vector or self.embedder.embed([query])[0]], n_results=min(k, n),
+                        where=where, include=["documents", "metadatas", "distances"])
         return [self._hit(i, d, m, 1.0 - float(dist)) for i, d, m, dist in
                 zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True)]
 
@@ -339,10 +335,12 @@ class HandbookIndex:
             clauses.append({f"t_{topic}": True})
         where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
         pool = max(k * 4, 20)
-        vec = self.vector_search(query, pool, where)
+        qvec = self.embedder.embed([query])[0]
+        vec = self.vector_search(query, pool, where, vector=qvec)
         if mode == "vector":
             return _per_page(vec, k, per_page if kind == "page" else None)
-        bm25, hits = self._lexicon()
+        memory = self._loaded()
+        bm25, hits = memory.bm25, memory.hits
         allowed = [i for i, h in enumerate(hits) if (not kind or h.kind == kind) and (not stage or h.stage == stage)
                    and (not topic or topic in h.topics)]
         lex_scores = bm25.scores(query)
@@ -352,6 +350,13 @@ class HandbookIndex:
         for rank, h in enumerate(vec):  # vector similarity carries more weight than word overlap
             fused[h.id] = fused.get(h.id, 0.0) + 1.0 / (60 + rank)
             by_id[h.id] = h
+        if kind == "page":  # the section's title and heading, embedded on their own
+            headed = [i for i in allowed if memory.has_heading[i]]
+            sims = memory.heading_vectors[headed] @ np.asarray(qvec, dtype=np.float32) if headed else []
+            for rank, j in enumerate(np.argsort(-np.asarray(sims))[:pool]):
+                h = hits[headed[j]]
+                fused[h.id] = fused.get(h.id, 0.0) + 0.5 / (60 + rank)
+                by_id.setdefault(h.id, Hit(**{**h.__dict__}))
         for rank, i in enumerate(lex):
             if lex_scores[i] <= 0:
                 break
@@ -362,7 +367,7 @@ class HandbookIndex:
         if len(words) >= 2:  # a query naming a section ("Stay interviews: after the conversation") finds it
             for i in allowed:
                 h = hits[i]
-                if h.kind == "page" and words <= set(tokens(f"{h.title} {h.heading}")):
+                if h.kind == "page" and words <= memory.heading_words[i]:
                     fused[h.id] = fused.get(h.id, 0.0) + 1.0 / 60
                     by_id.setdefault(h.id, Hit(**{**h.__dict__}))
         ranked = sorted(fused, key=lambda cid: -fused[cid])

@@ -47,6 +47,7 @@ def test_incremental_index_adds_edits_and_deletes(tmp_path: Path) -> None:
     idx = HandbookIndex(settings)
     first = idx.build()
     assert sorted(first.pages_added) == ["kb/alpha.md", "kb/beta.md"] and first.embedded == idx.count() == 6
+    assert _heading_sources(idx) == {"kb/alpha.md": 3, "kb/beta.md": 3}  # one heading vector per page chunk
     again = HandbookIndex(settings).build()
     assert again.embedded == 0 and again.unchanged == 2
     (kb / "alpha.md").write_text(PAGE.format(title="Alpha page", topic="recognition", body="Edited: a new idea."))
@@ -56,7 +57,28 @@ def test_incremental_index_adds_edits_and_deletes(tmp_path: Path) -> None:
     (kb / "beta.md").unlink()
     removed = HandbookIndex(settings).build()
     assert removed.pages_removed == ["kb/beta.md"]
+    assert _heading_sources(HandbookIndex(settings)) == {"kb/alpha.md": 3}  # its headings went with it
     assert {h.source for h in HandbookIndex(settings).search("why people leave", k=5)} == {"kb/alpha.md"}
+
+
+def _heading_sources(idx: HandbookIndex) -> dict[str, int]:
+    got = idx.headings.get(include=["metadatas"])
+    assert set(got["ids"]) <= set(idx.collection.get()["ids"]), "a heading vector without its chunk"
+    out: dict[str, int] = {}
+    for meta in got["metadatas"]:
+        out[meta["source"]] = out.get(meta["source"], 0) + 1
+    return out
+
+
+def test_rebuild_replaces_chunks_and_headings(tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    _handbook(kb)
+    settings = Settings(backend="fake", knowledge_dir=kb, chroma_path=tmp_path / "chroma")
+    HandbookIndex(settings).build()
+    (kb / "beta.md").unlink()
+    report = HandbookIndex(settings).build(rebuild=True)
+    idx = HandbookIndex(settings)
+    assert report.pages_added == ["kb/alpha.md"] and idx.count() == 3 and _heading_sources(idx) == {"kb/alpha.md": 3}
 
 
 def test_refuses_to_mix_embedding_models(tmp_path: Path) -> None:
@@ -97,13 +119,27 @@ def test_bm25_prefers_the_matching_text() -> None:
     assert scores.index(max(scores)) == 1
 
 
-def test_recall_at_3_on_the_test_split(settings: Settings) -> None:
+def _queries(split: str) -> list[dict]:
     rows = [json.loads(x) for x in (ROOT / "evals/retrieval.jsonl").read_text().splitlines() if x.strip()]
-    test_rows = [r for r in rows if r["split"] == "test"]
-    assert len(rows) >= 60
-    figures = evaluate_retrieval(HandbookIndex(settings), test_rows)
-    # the measured figure is 0.86 (docs/retrieval.md); this floor catches regressions
-    assert figures["recall@3"] >= 0.83 and figures["recall@5"] >= 0.86
+    return [r for r in rows if r["split"] == split]
+
+
+def test_recall_at_3_on_the_test_split(settings: Settings) -> None:
+    figures = evaluate_retrieval(HandbookIndex(settings), _queries("test"))
+    # measured 0.907 (docs/retrieval.md); this floor catches regressions
+    assert figures["queries"] == 43 and figures["recall@3"] >= 0.88 and figures["recall@5"] >= 0.90
+
+
+def test_recall_at_3_on_the_held_out_queries_meets_the_target(settings: Settings) -> None:
+    """90 queries written apart from the search and never tuned on: the issue's target is recall@3 >= 0.90."""
+    figures = evaluate_retrieval(HandbookIndex(settings), _queries("holdout"))
+    assert figures["queries"] == 90 and figures["recall@3"] >= 0.90, figures
+
+
+def test_the_briefs_career_path_example(settings: Settings) -> None:
+    hits = HandbookIndex(settings).search("my best engineer doesn't want to manage", k=3)
+    assert "career-paths" in hits[0].topics, [(h.source, h.topics) for h in hits]
+    assert sum("career-paths" in h.topics for h in hits) >= 2
 
 
 def _free_port() -> int:
