@@ -227,7 +227,7 @@ def eval_run(
 
 @eval_app.command("retrieval")
 def eval_retrieval(
-    split: str = typer.Option("test", "--split", help="dev | test | all"),
+    split: str = typer.Option("all", "--split", help="dev | test | holdout | all (one line per split, then all)"),
     data: Path = typer.Option(Path("evals/retrieval.jsonl"), "--data", help="labelled queries (JSON lines)"),
 ) -> None:
     """recall@1/3/5 and MRR of pure vector search and of hybrid (BM25 + vector) search."""
@@ -237,11 +237,16 @@ def eval_retrieval(
     if not path.exists():
         raise InputError(f"no such file: {data}")
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if split == "all" or r.get("split") == split]
+    order = {"dev": 0, "test": 1, "holdout": 2}
+    splits = sorted({str(r.get("split", "")) for r in rows}, key=lambda s: (order.get(s, 3), s))
+    if split != "all" and split not in splits:
+        raise InputError(f"no queries in split {split!r}; the file has: {', '.join(splits)}, all")
     idx = HandbookIndex(_settings())
     idx.ensure()
-    _out({"split": split, "vector": evaluate_retrieval(idx, rows, "vector"),
-          "hybrid": evaluate_retrieval(idx, rows, "hybrid")})
+    for name in (splits + ["all"]) if split == "all" else [split]:
+        chosen = [r for r in rows if name == "all" or r.get("split") == name]
+        _out({"split": name, "vector": evaluate_retrieval(idx, chosen, "vector"),
+              "hybrid": evaluate_retrieval(idx, chosen, "hybrid")})
 
 
 @eval_app.command("compare")
