@@ -31,6 +31,22 @@ def test_safety_screen_on_the_dev_set(row: dict) -> None:
     assert SafetyScreen().check(row["text"]) == row["kind"]
 
 
+def test_no_ordinary_opener_is_flagged() -> None:
+    """The 56 dev openers are everyday coaching situations (career horizons included): none is a disclosure."""
+    screen = SafetyScreen()
+    flagged = [(r["text"], kind) for r in _rows("openers.jsonl") if (kind := screen.check(r["text"]))]
+    assert not flagged, flagged
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("I don't plan to be alive in five years.", "crisis"),
+    ("My boss asked for my five-year plan; honestly I won't be alive by then.", "crisis"),
+    ("I have no idea where I see myself in five years, maybe not in this company.", None),
+])
+def test_career_horizon_talk_and_disclosures(text: str, kind: str | None) -> None:
+    assert SafetyScreen().check(text) == kind
+
+
 def test_safety_turn_is_a_referral_and_is_stored(settings: Settings) -> None:
     coach = _coach(settings)
     out = coach.turn("Lately I think everyone would be better off if I wasn't around.")
