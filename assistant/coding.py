@@ -185,7 +185,7 @@ def load_model(path: Path = MODEL_PATH) -> dict[str, Any] | None:
 def _embed(texts: list[str]) -> np.ndarray:
     import torch  # heavy: imported on first use, like the embedder (absolute import for `-m doctest`)
 
-    from assistant.retrieval import LocalEmbedder
+    from assistant.embeddings import LocalEmbedder
 
     # one thread: as fast for a reply's few sentences on an idle laptop, 10x faster on a busy machine
     threads = torch.get_num_threads()

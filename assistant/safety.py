@@ -111,7 +111,7 @@ _HARMLESS = re.compile(
 @functools.lru_cache(maxsize=2)
 def _example_vectors(texts: tuple[str, ...], cache_dir: Path | None = None) -> list[list[float]]:
     """The labelled examples, embedded once per process and cached on disk by content hash."""
-    from .retrieval import LOCAL_EMBEDDING, LocalEmbedder
+    from .embeddings import LOCAL_EMBEDDING, LocalEmbedder
 
     digest = hashlib.sha256(("\n".join(texts) + LOCAL_EMBEDDING).encode()).hexdigest()[:16]
     cached = cache_dir / f"safety-{digest}.json" if cache_dir else None
@@ -143,7 +143,7 @@ class SafetyScreen:
 
     def _embedder(self) -> Callable[[list[str]], list[list[float]]]:
         if self._embed is None:
-            from .retrieval import LocalEmbedder
+            from .embeddings import LocalEmbedder
 
             self._embed = LocalEmbedder().embed
         return self._embed

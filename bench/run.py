@@ -42,7 +42,8 @@ def bench_index() -> None:
     print(f"index: cold full build {cold:.1f} s (process start to done); no-change re-run "
           f"{time.perf_counter() - t:.1f} s")
     from assistant.config import load_settings
-    from assistant.retrieval import HandbookIndex, _embed_one
+    from assistant.embeddings import _embed_one
+    from assistant.retrieval import HandbookIndex
 
     idx = HandbookIndex(load_settings())
     idx.search("warm up", k=5)

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from assistant.config import ROOT, Settings
+from assistant.embeddings import LocalEmbedder
 from assistant.errors import ConfigError
 from assistant.knowledge import chunk_page, load_pages
-from assistant.retrieval import BM25, HandbookIndex, LocalEmbedder, evaluate_retrieval
+from assistant.lexical import BM25
+from assistant.retrieval import HandbookIndex, evaluate_retrieval
 
 PAGE = """---
 title: {title}
