@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError, NotFoundError
-from .evals import METRICS, SCORERS, TARGETS, pooled
+from .scorers import METRICS, SCORERS, TARGETS, pooled
 
 LOWER_IS_BETTER = {"unsolicited_advice"}
 COLOURS = {"open_question": "#b9e4c0", "closed_question": "#fbe7a1", "reflection": "#bcd8f5", "advice": "#f7b9b9",

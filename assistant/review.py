@@ -21,8 +21,8 @@ import gradio as gr
 
 from .coding import CODES
 from .config import Settings
-from .evals import METRICS, transcript_of
 from .report import COLOURS, meets, transcript_html
+from .scorers import METRICS, transcript_of
 from .transcripts import TranscriptStore
 
 SHORT = {"open_question_share": "open Q", "one_question_per_turn": "1 Q/turn", "unsolicited_advice": "advice",
