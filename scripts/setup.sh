@@ -20,24 +20,24 @@ WANT=$(cat requirements/lock.txt pyproject.toml scripts/setup.sh | sha1sum | cut
 find_links=()
 [[ -d /opt/wheels ]] && find_links=(--find-links /opt/wheels)   # torch==2.13.0+cpu lies here
 
+# this machine's pip config lists index folders that may not exist: hide those warnings only
+pip() { .venv/bin/python -m pip "$@" 2> >(grep -v "^WARNING: Location 'file://" >&2); }
+
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
     echo "setup: .venv is up to date"
 else
     [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
-    .venv/bin/python -m pip install -q --upgrade pip
+    pip install -q --upgrade pip
     if ! ls "$WHEEL_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
         echo "setup: building llama-cpp-python $LLAMA_VERSION once (about 10 minutes on 2 cores)..."
         mkdir -p "$WHEEL_DIR"
-        CMAKE_ARGS="$LLAMA_CMAKE_ARGS" .venv/bin/python -m pip wheel --no-deps --no-cache-dir \
+        CMAKE_ARGS="$LLAMA_CMAKE_ARGS" pip wheel --no-deps --no-cache-dir \
             -w "$WHEEL_DIR" "llama-cpp-python==$LLAMA_VERSION"
     fi
-    .venv/bin/python -m pip install -q --no-deps --force-reinstall "$WHEEL_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
+    pip install -q --no-deps --force-reinstall "$WHEEL_DIR"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
     echo "setup: installing the locked dependencies..."
-    # (this machine's pip config lists index folders that may not exist: hide those warnings only)
-    .venv/bin/python -m pip install -q --no-deps "${find_links[@]}" -r requirements/lock.txt \
-        2> >(grep -v "^WARNING: Location 'file://" >&2)
-    .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null \
-        || .venv/bin/python -m pip install -q --no-deps -e .
+    pip install -q --no-deps "${find_links[@]}" -r requirements/lock.txt
+    pip install -q --no-deps --no-build-isolation -e . 2>/dev/null || pip install -q --no-deps -e .
     echo "$WANT" > "$STAMP"
 fi
 
