@@ -17,7 +17,7 @@ from assistant.embeddings import LocalEmbedder
 from assistant.errors import ConfigError
 from assistant.knowledge import chunk_page, load_pages
 from assistant.lexical import BM25
-from assistant.retrieval import HandbookIndex, evaluate_retrieval
+from assistant.retrieval import HEADINGS, HandbookIndex, evaluate_retrieval
 
 PAGE = """---
 title: {title}
@@ -81,6 +81,18 @@ def test_rebuild_replaces_chunks_and_headings(tmp_path: Path) -> None:
     report = HandbookIndex(settings).build(rebuild=True)
     idx = HandbookIndex(settings)
     assert report.pages_added == ["kb/alpha.md"] and idx.count() == 3 and _heading_sources(idx) == {"kb/alpha.md": 3}
+
+
+def test_an_index_without_heading_vectors_still_searches(tmp_path: Path) -> None:
+    """An index built before heading vectors existed answers from chunks and words until `coach index` runs."""
+    kb = tmp_path / "kb"
+    _handbook(kb)
+    settings = Settings(backend="fake", knowledge_dir=kb, chroma_path=tmp_path / "chroma")
+    idx = HandbookIndex(settings)
+    idx.build()
+    idx.client.delete_collection(HEADINGS)
+    hits = HandbookIndex(settings).search("why people leave", k=2)
+    assert hits[0].source == "kb/beta.md"
 
 
 def test_refuses_to_mix_embedding_models(tmp_path: Path) -> None:
