@@ -193,7 +193,11 @@ def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
     return demo
 
 
+# the scorecard's short columns stay on one line ("missing", not "missin g")
+CSS = "#rehearse-debrief th, #rehearse-debrief td:nth-child(2) { white-space: nowrap; word-break: normal; }"
+
+
 def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False) -> None:
     demo = build_app(settings, warm=True)
     demo.queue(default_concurrency_limit=2).launch(server_name=host, server_port=port, inbrowser=open_browser,
-                                                   show_error=True)
+                                                   show_error=True, css=CSS)
