@@ -66,7 +66,7 @@ def index(rebuild: bool = typer.Option(False, "--rebuild", help="drop the index 
 
     r = idx.build(rebuild=rebuild, progress=bar)
     typer.echo(f"index: {r.embedded} chunks embedded, {len(r.pages_added)} added, {len(r.pages_updated)} updated, "
-               f"{len(r.pages_removed)} removed, {r.unchanged} unchanged ({idx.count()} chunks in all)", err=True)
+               f"{len(r.pages_removed)} removed, {r.unchanged} unchanged ({r.chunks} chunks in all)", err=True)
 
 
 @app.command()

@@ -38,7 +38,7 @@ Audience = Literal["manager", "high-performer", "both"]
 Stage = Literal["goal", "reality", "options", "way_forward"]
 QUESTION_BANK = "question_bank.yaml"
 CHUNK_TOKENS = 350  # per chunk, tiktoken cl100k; a section longer than this is split by paragraph
-CHUNKER_VERSION = "4"  # bump when chunking changes so the index re-embeds every page
+CHUNKER_VERSION = "4"  # bump when chunking or what is stored per chunk changes: every page is re-embedded
 
 
 class PageMeta(BaseModel):

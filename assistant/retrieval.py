@@ -183,12 +183,12 @@ class HandbookIndex:
         todo: list[Chunk] = []
         for source, items in want.items():
             digests = {c.digest for c in items}
-            if not items:
+            if not items or have.get(source) == digests:
                 report.unchanged += 1
             elif source not in have:
                 report.pages_added.append(source)
                 todo += items
-            elif have[source] != digests:
+            else:
                 report.pages_updated.append(source)
                 if items[0].kind == "question":  # the bank: replace only the questions that changed
                     old = have[source] - digests
@@ -198,21 +198,19 @@ class HandbookIndex:
                 else:
                     self._delete_page(source)
                     todo += items
-            else:
-                report.unchanged += 1
         for source in set(have) - set(want):
             self._delete_page(source)
             report.pages_removed.append(source)
         batches = [todo[i:i + 64] for i in range(0, len(todo), 64)]
         for batch in (progress(batches, len(batches)) if progress and batches else batches):
-            vectors = self.embedder.embed([_embedding_text(c) for c in batch])
-            self.collection.upsert(ids=[c.id for c in batch], embeddings=vectors,
-                                   documents=[c.text for c in batch], metadatas=[_metadata(c) for c in batch])
-            pages = [c for c in batch if c.kind == "page"]
+            metas = [_metadata(c) for c in batch]
+            self.collection.upsert(ids=[c.id for c in batch], embeddings=self.embedder.embed(
+                [_embedding_text(c) for c in batch]), documents=[c.text for c in batch], metadatas=metas)
+            pages = [(c, m) for c, m in zip(batch, metas, strict=True) if c.kind == "page"]
             if pages:
-                self.headings.upsert(ids=[c.id for c in pages], embeddings=self.embedder.embed(
-                    [_heading_text(c) for c in pages]), documents=[_heading_text(c) for c in pages],
-                    metadatas=[_metadata(c) for c in pages])
+                heads = [_heading_text(c) for c, _ in pages]
+                self.headings.upsert(ids=[c.id for c, _ in pages], embeddings=self.embedder.embed(heads),
+                                     documents=heads, metadatas=[m for _, m in pages])
             report.embedded += len(batch)
         self._memory = None
         report.chunks = self.count()
@@ -250,11 +248,9 @@ class HandbookIndex:
 
     def vector_search(self, query: str, k: int = 5, where: dict[str, Any] | None = None,
                       vector: list[float] | None = None) -> list[Hit]:
-        n = len(self._loaded().hits)
-        if n == 0:
-            return []
-        res = self.collection.query(query_embeddings=[vector or self.embedder.embed([query])[0]], n_results=min(k, n),
-                        where=where, include=["documents", "metadatas", "distances"])
+        # Chroma returns fewer than k (or none) when the collection holds fewer: no count needed first
+        res = self.collection.query(query_embeddings=[vector or self.embedder.embed([query])[0]], n_results=k,
+                                    where=where, include=["documents", "metadatas", "distances"])
         return [self._hit(i, d, m, 1.0 - float(dist)) for i, d, m, dist in
                 zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0], strict=True)]
 

@@ -174,13 +174,14 @@ class SafetyScreen:
         pieces = [text, *split_sentences(text)] if len(text) > 80 else [text]
         for query in self._embedder()(pieces):
             sims = [sum(a * b for a, b in zip(query, v, strict=True)) for v in self._vectors or []]
-            ranked = sorted(zip(sims, (k for k, _ in self._examples), strict=True), reverse=True)[:3]
+            order = sorted(zip(sims, (k for k, _ in self._examples), strict=True), reverse=True)
+            ranked = order[:3]
             kinds = {k for _, k in ranked}
             # three nearest examples agree on one unsafe kind, and the nearest is close
             if len(kinds) == 1 and "none" not in kinds and ranked[0][0] >= self.threshold:
                 return ranked[0][1]
             # or the nearest is very close and clearly closer than any ordinary-stress example
-            nearest_none = max((s for s, (k, _) in zip(sims, self._examples, strict=True) if k == "none"), default=0.0)
+            nearest_none = next((sim for sim, k in order if k == "none"), 0.0)
             if ranked[0][1] != "none" and ranked[0][0] >= self.threshold + 0.12 and ranked[0][0] - nearest_none >= 0.1:
                 return ranked[0][1]
         return None
