@@ -18,7 +18,7 @@ _EXPORTS = {
     "HandbookIndex": "retrieval",
     "TranscriptStore": "transcripts",
     "Rehearsal": "rehearsal", "debrief": "debrief", "load_personas": "personas",
-    "code_text": "coding", "code_utterances": "coding",
+    "code_text": "understanding.coder", "code_utterances": "understanding.coder",
     "run_suites": "evals", "compare_runs": "evals",
     "build_app": "ui",
     "CoachError": "errors",

@@ -22,16 +22,17 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from .coding import code_text
 from .config import Settings
 from .errors import CoachError, InputError
 from .guard import check_reply, clean_reply, reflection_problems, reply_grammar
 from .llm import backend_failure, echo_reflection, get_chat_model, token_counter
 from .prompts import load_data, load_prompt
 from .retrieval import HandbookIndex, Hit
-from .safety import SafetyScreen, referral
 from .stages import AIMS, GrowState, is_commitment
 from .transcripts import TranscriptStore
+from .understanding.coder import code_text
+from .understanding.referrals import referral, resume_line
+from .understanding.safety import SafetyScreen
 
 _INJECTION = re.compile(
     r"(ignore (all |your |the |any )?(previous |prior |above )?(rules|instructions|prompt|guidelines)|"
@@ -84,7 +85,7 @@ class Coach:
         self.store = store or TranscriptStore(settings.db_path)
         self._model = model
         self._index = index
-        self.safety = safety or SafetyScreen(cache_dir=settings.data_dir / "cache")
+        self.safety = safety or SafetyScreen()
         self.template = load_prompt("coach")
         self.angles = load_data("angles")
 
@@ -165,9 +166,32 @@ class Coach:
                "backend": self.settings.backend, "model": self.settings.model_name}
 
     def _respond(self, sid: str, state: GrowState, text: str) -> tuple[str, dict[str, Any]]:
-        kind = self.safety.check(text)
-        if kind:
-            return referral(kind), {"safety": kind, "stage": state.stage, "citations": [], "route": "safety"}
+        reading = self.safety.read(text, previous=self._previous_message(sid, state))
+        if reading.kind:
+            again = reading.kind in state.referred
+            state.referred.append(reading.kind)
+            state.after_referral = True
+            meta = {"safety": reading.kind, "stage": state.stage, "citations": [], "route": "safety",
+                    "safety_via": reading.via, "safety_scores": reading.scores}
+            return referral(reading.kind, self._resources(), again=again), meta
+        resuming, state.after_referral = state.after_referral, False
+        reply, meta = self._coach(sid, state, text)
+        if resuming and meta.get("route") != "pause":
+            reply = f"{resume_line()} {reply}"
+        return reply, meta
+
+    def _resources(self) -> str | None:
+        return str(self.settings.resources) if self.settings.resources else None
+
+    def _previous_message(self, sid: str, state: GrowState) -> str | None:
+        """The coachee's previous message, as context for the safety screen, unless it was itself referred
+        (a disclosure is never carried forward: the next turn is judged on its own words)."""
+        if state.after_referral:
+            return None
+        users = [t.text for t in self.store.turns(sid) if t.role == "user"]
+        return users[-2] if len(users) >= 2 else None
+
+    def _coach(self, sid: str, state: GrowState, text: str) -> tuple[str, dict[str, Any]]:
         if is_injection(text):
             return self._hold_role(state, text)
         stage = state.update(text)

@@ -22,7 +22,10 @@ code_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, ric
                        help="Code coach utterances (reads JSON lines {\"text\": ...} on stdin).")
 eval_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                        rich_markup_mode=None, help="Run scenario suites and compare runs.")
+understand_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                             rich_markup_mode=None, help="The understanding layer: train and report its signals.")
 app.add_typer(code_app, name="code")
+app.add_typer(understand_app, name="understand")
 app.add_typer(eval_app, name="eval")
 
 MODES = ("coach", "rehearse")
@@ -152,7 +155,7 @@ def code(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> N
     """Code each {"text": ...} line on stdin as open_question, closed_question, reflection, advice, ..."""
     if ctx.invoked_subcommand:
         return
-    from .coding import code_utterances
+    from .understanding.coder import code_utterances
 
     rows = _stdin_json_lines("text")
     for row, label in zip(rows, code_utterances([r["text"] for r in rows]), strict=True):
@@ -165,7 +168,7 @@ def code(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> N
 @code_app.command("train")
 def code_train() -> None:
     """Retrain the coder on evals/utterances.jsonl and store evals/models/coder.json."""
-    from .coding import train
+    from .understanding.coder import train
 
     _out(train())
 
@@ -173,9 +176,39 @@ def code_train() -> None:
 @code_app.command("eval")
 def code_eval(split: str = typer.Option("test", "--split", help="test | external | train")) -> None:
     """Accuracy, macro-F1 and the confusion matrix of the stored coder."""
-    from .coding import evaluate
+    from .understanding.coder import evaluate
 
     _out(evaluate(split))
+
+
+@understand_app.command("report")
+def understand_report(
+    signal: list[str] = typer.Option(None, "--signal", help="safety | coder (repeatable; default all)"),
+    split: str = typer.Option("blind", "--split", help="blind | dev | train"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Every signal on a split: recall, precision, false alarms and confusion (blind by default)."""
+    from .understanding.report import report, text_report
+
+    try:
+        figures = report(signal or None, split)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if as_json:
+        _out(figures)
+    else:
+        typer.echo(text_report(figures))
+
+
+@understand_app.command("train")
+def understand_train(signal: str = typer.Argument(..., help="safety | coder")) -> None:
+    """Retrain one signal's head on its train split (settings chosen on dev) and store it under evals/models/."""
+    from .understanding import train as trainers
+
+    known = {"safety": trainers.train_safety, "coder": trainers.train_coder}
+    if signal not in known:
+        raise InputError(f"unknown signal {signal!r}; known: {', '.join(known)}")
+    _out(known[signal]())
 
 
 @app.command()

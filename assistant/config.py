@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     temperature: float = Field(0.2, validation_alias=AliasChoices("temperature", "COACH_TEMPERATURE"))
     max_tokens: int = Field(96, validation_alias=AliasChoices("max_tokens", "COACH_MAX_TOKENS"))
     timeout: float = Field(60.0, validation_alias=AliasChoices("timeout", "COACH_TIMEOUT"))
+    resources: Path | None = Field(None, validation_alias=AliasChoices("resources", "COACH_RESOURCES"))
     max_message_chars: int = Field(
         4000, validation_alias=AliasChoices("max_message_chars", "COACH_MAX_MESSAGE_CHARS")
     )

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .coding import code_sentence
 from .errors import InputError
 from .personas import PERSONAS_DIR, PRACTICES, Persona, get_persona
 from .rehearsal import NEXT_STEPS, code_message, move_of
 from .transcripts import TranscriptStore
+from .understanding.coder import code_sentence
 
 if TYPE_CHECKING:  # langchain is slow to import; only a real model needs it
     from langchain_core.language_models import BaseChatModel

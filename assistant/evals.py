@@ -21,15 +21,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .coding import split_sentences
 from .config import ROOT, Settings
 from .errors import CoachError, ConfigError, DataError
 from .knowledge import TOPICS
 from .prompts import read_yaml
-from .safety import KINDS
 from .scorers import METRICS, SCORERS, TARGETS, Transcript, check_expectations, coded_sentences, pooled, transcript_of
 from .stages import STAGES
 from .transcripts import TranscriptStore
+from .understanding.coder import split_sentences
+from .understanding.safety import KINDS
 
 _THANKS = re.compile(r"^\W*(ok(ay)?|great|perfect|cool|brilliant|lovely)?\W*(many )?(thanks|thank you|cheers|"
                      r"much appreciated|that'?s (really |very )?helpful)\b", re.I)

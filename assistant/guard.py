@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from .coding import code_sentence, split_sentences
+from .understanding.coder import code_sentence, split_sentences
 
 MAX_WORDS = 60
 _LEAK = re.compile(r"\b(system prompt|candidate questions|handbook notes|coaching stage:|my instructions|"

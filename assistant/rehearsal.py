@@ -22,12 +22,13 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .coding import code_text
 from .config import Settings
 from .errors import InputError, NotFoundError
 from .personas import DIFFICULTIES, PERSONAS_DIR, Persona, get_persona, load_personas
-from .safety import referral
 from .transcripts import TranscriptStore
+from .understanding.coder import code_text
+from .understanding.referrals import referral
+from .understanding.safety import real_disclosure
 
 if TYPE_CHECKING:  # langchain is slow to import; only a real model needs it
     from langchain_core.language_models import BaseChatModel
@@ -238,12 +239,13 @@ class Rehearsal:
             state["earned"] = int(state["earned"]) + len(moves.good)
         meta = {"codes": moves.codes, "moves": moves.moves, "tension": tension}
         self.store.add_turn(sid, "user", text, meta)  # stored before generating: nothing is lost
-        if self._crisis(text):  # a real person's distress outranks the scene (other kinds may be role-play)
-            reply = referral("crisis") + " The rehearsal is paused; it will be here when you come back."
-            self.store.add_turn(sid, "assistant", reply, {"safety": "crisis", "tension": state["tension"]})
+        kind = self._real_disclosure(text)
+        if kind:  # the manager's own disclosure outranks the scene; lines of the scene do not pause it
+            reply = referral(kind, self._resources()) + " The rehearsal is paused; it will be here when you come back."
+            self.store.add_turn(sid, "assistant", reply, {"safety": kind, "tension": state["tension"]})
             return {"reply": reply, "session": sid, "persona": persona.id, "difficulty": difficulty,
                     "tension": int(state["tension"]), "revealed": bool(state["revealed"]), "codes": moves.codes,
-                    "stage": None, "citations": [], "safety": "crisis", "band": None, "moves": moves.moves,
+                    "stage": None, "citations": [], "safety": kind, "band": None, "moves": moves.moves,
                     "voice": "referral", "name": persona.name}
 
         band = self._band(moves, tension, difficulty, state)
@@ -260,12 +262,15 @@ class Rehearsal:
                 "citations": [], "safety": None, "band": band, "moves": moves.moves, "voice": voice,
                 "name": persona.name}
 
-    def _crisis(self, text: str) -> bool:
+    def _real_disclosure(self, text: str) -> str | None:
         if self._screen is None:
-            from .safety import SafetyScreen
+            from .understanding.safety import SafetyScreen
 
-            self._screen = SafetyScreen(cache_dir=self.settings.data_dir / "cache")
-        return self._screen.check(text) == "crisis"
+            self._screen = SafetyScreen()
+        return real_disclosure(self._screen.read(text).kind, text)
+
+    def _resources(self) -> str | None:
+        return str(self.settings.resources) if self.settings.resources else None
 
     # -- steps of a turn ------------------------------------------------------------------------
     def _open(self, persona_id: str | None, difficulty: str,

@@ -37,7 +37,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 def coder_figures() -> tuple[float | None, float | None]:
     """The behaviour coder's accuracy and macro-F1 on its test split, or nulls if it cannot say."""
     try:
-        from .coding import evaluate  # type: ignore[attr-defined]
+        from .understanding.coder import evaluate  # type: ignore[attr-defined]
 
         figures = evaluate("test")
         return figures.get("accuracy"), figures.get("macro_f1")

@@ -19,11 +19,11 @@ from typing import Any
 
 import gradio as gr
 
-from .coding import CODES
 from .config import Settings
 from .report import COLOURS, meets, transcript_html
 from .scorers import METRICS, transcript_of
 from .transcripts import TranscriptStore
+from .understanding.coder import CODES
 
 SHORT = {"open_question_share": "open Q", "one_question_per_turn": "1 Q/turn", "unsolicited_advice": "advice",
          "reflection_share": "reflect", "coachee_word_share": "coachee words", "grounded_turns": "grounded",

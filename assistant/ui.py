@@ -54,7 +54,7 @@ class Services:
             coach = self.coach
             coach.index.search("warm up", k=1)
             coach.safety.check("warm up")
-            from .coding import code_text
+            from .understanding.coder import code_text
 
             code_text("What matters to you?")
             if self.settings.backend == "embedded":

@@ -37,7 +37,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_index_dir: 
     shutil.copytree(shared_index_dir, chroma)
     for key in ("COACH_BACKEND", "COACH_MODEL", "COACH_BASE_URL", "COACH_API_KEY", "OPENAI_API_KEY",
                 "OPENAI_BASE_URL", "OPENAI_MODEL", "COACH_MODEL_PATH", "COACH_CHROMA_URL", "COACH_DB",
-                "COACH_EMBEDDINGS", "COACH_KNOWLEDGE_DIR"):
+                "COACH_EMBEDDINGS", "COACH_KNOWLEDGE_DIR", "COACH_RESOURCES"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("COACH_DATA_DIR", str(data))
     monkeypatch.setenv("COACH_CHROMA_PATH", str(chroma))

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from assistant.coding import code_sentence
 from assistant.config import ROOT, Settings
 from assistant.debrief import debrief, exact_excerpt
 from assistant.errors import InputError, NotFoundError
 from assistant.personas import get_persona, load_personas
 from assistant.rehearsal import Rehearsal
 from assistant.transcripts import TranscriptStore
+from assistant.understanding.coder import code_sentence
 
 GOOD = [
     "Thanks for making time. What has been on your mind about your work lately?",

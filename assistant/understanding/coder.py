@@ -25,7 +25,6 @@ advice was asked for) are the eval harness's job.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -34,12 +33,14 @@ from typing import Any
 import numpy as np
 
 CODES = ("open_question", "closed_question", "reflection", "advice", "information", "affirmation", "other")
+# the finer distinctions L&D needs; each maps to one contract code
+FINE = {"open_question": "open_question", "closed_question": "closed_question", "permission": "closed_question",
+        "simple_reflection": "reflection", "complex_reflection": "reflection", "advice": "advice",
+        "information": "information", "affirmation": "affirmation", "other": "other"}
 # a multi-sentence line takes the code of its most informative sentence
 PRIORITY = ("open_question", "closed_question", "advice", "reflection", "affirmation", "information", "other")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL_PATH = ROOT / "evals" / "models" / "coder.json"
-DATA = {"labelled": ROOT / "evals" / "utterances.jsonl", "external": ROOT / "evals" / "utterances_external.jsonl"}
-TEST_FRACTION = 0.2
 EMBEDDING = "all-MiniLM-L6-v2"
 
 _SENT = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])")  # closing quotes stay
@@ -129,38 +130,50 @@ def _asks(s: str) -> bool:
     return question and not re.match(r"why (don't|not)\b", s, re.I)
 
 
-_RULES: tuple[tuple[str, str, Any], ...] = (  # (name, code, predicate on the normalised sentence), first wins
+# "Could you tell me more…" is a closed question in form and an open invitation in function (MITI codes it open)
+_INVITE = re.compile(r"^(could|can|would|will) you (please )?(tell|share|say|describe|walk|talk|help me understand|"
+                     r"explain|expand|elaborate|give me a sense)|^would you (like|be willing|be open|mind) (to )?"
+                     r"(share|sharing|tell|telling|talk|talking|say|saying|describe|explore|exploring)", re.I)
+
+
+_RULES: tuple[tuple[str, str, Any], ...] = (  # (name, fine code, predicate on the normalised sentence), first wins
     ("filler", "other", lambda s: not s or _OTHER.match(s)),
     ("advice_marker", "advice", lambda s: _ADVICE.search(s) and not _asks(s)),
-    ("permission_or_tag", "closed_question",
-     lambda s: _PERMISSION.match(s) or _TAG.search(s) or re.match(r"on a scale of", s, re.I)),
+    ("permission", "permission", _PERMISSION.match),
+    ("tag_or_scale", "closed_question", lambda s: _TAG.search(s) or re.match(r"on a scale of", s, re.I)),
     ("open_imperative", "open_question", _OPEN_IMPERATIVE.match),
     ("wh_question", "open_question", lambda s: _is_question(s) and _WH_START.match(s) and not _WH_FACT.match(s)),
-    ("aux_question", "closed_question", lambda s: _is_question(s) and _AUX_START.match(s)),
+    ("aux_question", "closed_question", lambda s: _is_question(s) and _AUX_START.match(s) and not _INVITE.match(s)),
 )
 
 
-def _rule(sentence: str) -> tuple[str, str] | None:
-    """(rule name, code) of the first rule that fires, else None."""
+def _rule(sentence: str, kept: tuple[str, ...] | None = None) -> tuple[str, str] | None:
+    """(rule name, fine code) of the first rule that fires (among ``kept`` when given), else None."""
     s = normalise(sentence)
-    return next(((name, code) for name, code, hit in _RULES if hit(s)), None)
+    return next(((name, fine) for name, fine, hit in _RULES if (kept is None or name in kept) and hit(s)), None)
+
+
+def rule_names() -> list[str]:
+    return [name for name, _, _ in _RULES]
 
 
 def rule_code(sentence: str) -> str | None:
-    """The code when a rule is reliable (>= 97% precise on the training split), else None.
+    """The contract code when a rule the stored model keeps decides the sentence, else None.
 
     >>> rule_code("Why don't you ask for a trial period?"), rule_code("It sounds hard.")
     ('advice', None)
     """
-    return (_rule(sentence) or ("", None))[1]
+    model = load_model()
+    hit = _rule(sentence, tuple(model["rules"]) if model else None)
+    return FINE[hit[1]] if hit else None
 
 
 def _heuristic(sentence: str) -> str:
-    """The keyword fallback for sentences no rule decides when no model file is present."""
+    """The keyword fallback (a fine code) for sentences no rule decides when no model file is present."""
     s = normalise(sentence)
     if _is_question(s) and (_WH_START.match(s) or s.endswith("?")):
         return "open_question" if _WH_START.match(s) and not _WH_FACT.match(s) else "closed_question"
-    hits = ((_IMPERATIVE.match, "advice"), (_AFFIRM.search, "affirmation"), (_REFLECT.match, "reflection"))
+    hits = ((_IMPERATIVE.match, "advice"), (_AFFIRM.search, "affirmation"), (_REFLECT.match, "complex_reflection"))
     return next((code for hit, code in hits if hit(s)), "information")
 
 
@@ -175,52 +188,58 @@ def load_model(path: Path = MODEL_PATH) -> dict[str, Any] | None:
     """The stored model (cached; numpy only, no training), or None when the file is missing."""
     if not path.exists():
         return None
-    spec = json.loads(path.read_text(encoding="utf-8"))
-    if spec["features"]["hand"] != list(_HAND) or spec["features"]["embedding"] != EMBEDDING:
-        raise ValueError(f"{path}: features differ from this code's; run `coach code train`")
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        if spec.get("format") != 3:
+            raise ValueError(f"{path}: format {spec.get('format')}, this code reads 3; run `coach understand train coder`")
+        if spec["features"]["hand"] != list(_HAND) or spec["features"]["embedding"] != EMBEDDING:
+            raise ValueError(f"{path}: features differ from this code's; run `coach understand train coder`")
+        unknown = [c for c in spec["classes"] if c not in FINE]
+        if unknown:
+            raise ValueError(f"{path}: field 'classes' has unknown codes {unknown}")
+    except KeyError as exc:
+        raise ValueError(f"{path}: missing field {exc}") from None
     spec["W"], spec["b"] = np.asarray(spec["coef"]).T, np.asarray(spec["intercept"])
     return spec
 
 
 def _embed(texts: list[str]) -> np.ndarray:
-    import torch  # heavy: imported on first use, like the embedder (absolute import for `-m doctest`)
+    from assistant.understanding.encoder import embed  # absolute import for `-m doctest`
 
-    from assistant.embeddings import LocalEmbedder
-
-    # one thread: as fast for a reply's few sentences on an idle laptop, 10x faster on a busy machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return np.asarray(LocalEmbedder().embed(texts)).reshape(len(texts), -1)
-    finally:
-        torch.set_num_threads(threads)
+    return embed(texts)
 
 
-def _design(sentences: list[str], vectors: np.ndarray, scale: float) -> np.ndarray:
+def design(sentences: list[str], vectors: np.ndarray, scale: float) -> np.ndarray:
     return np.hstack([vectors, scale * np.asarray([hand_features(s) for s in sentences]).reshape(len(vectors), -1)])
 
 
 _CACHE: dict[tuple[str, str], str] = {}  # the guard and the chain code the same reply; the second is free
 
 
-def code_batch(sentences: list[str], model_path: Path = MODEL_PATH) -> list[str]:
-    """One code per sentence; the sentences no rule decides are embedded in one batch.
-
-    Without a model file the undecided sentences get a keyword heuristic instead (about 0.6 accuracy).
-    """
-    codes = [_CACHE.get((str(model_path), s)) or rule_code(s) for s in sentences]
+def fine_batch(sentences: list[str], model_path: Path = MODEL_PATH) -> list[str]:
+    """One fine code (``FINE``'s keys) per sentence; sentences no kept rule decides are embedded in one batch."""
+    model = load_model(model_path)
+    kept = tuple(model["rules"]) if model else None
+    codes: list[str | None] = []
+    for s in sentences:
+        hit = _CACHE.get((str(model_path), s)) or (_rule(s, kept) or ("", None))[1]
+        codes.append(hit)
     todo = [i for i, c in enumerate(codes) if c is None]
-    model = load_model(model_path) if todo else None
-    if model is None:
+    if todo and model is None:
         codes = [c or _heuristic(s) for c, s in zip(codes, sentences, strict=True)]
-    else:
+    elif todo:
         texts = [sentences[i] for i in todo]
-        scores = _design(texts, _embed(texts), model["features"]["hand_scale"]) @ model["W"] + model["b"]
+        scores = design(texts, _embed(texts), model["features"]["hand_scale"]) @ model["W"] + model["b"]
         for i, k in zip(todo, scores.argmax(axis=1), strict=True):
             codes[i] = _CACHE[(str(model_path), sentences[i])] = model["classes"][k]
         while len(_CACHE) > 4096:
             _CACHE.pop(next(iter(_CACHE)))
     return [c or "other" for c in codes]
+
+
+def code_batch(sentences: list[str], model_path: Path = MODEL_PATH) -> list[str]:
+    """One contract code per sentence."""
+    return [FINE[f] for f in fine_batch(sentences, model_path)]
 
 
 def code_sentence(sentence: str) -> str:
@@ -234,110 +253,34 @@ def code_text(text: str) -> list[tuple[str, str]]:
     return list(zip(sentences, code_batch(sentences), strict=True))
 
 
-def code_utterances(texts: list[str], model_path: Path = MODEL_PATH) -> list[str]:
-    """One code per line (``coach code``): its most informative sentence's, in the order of ``PRIORITY``
-    (question > advice > reflection > affirmation > information > other); all sentences in one batch."""
+def _main(fines: list[str]) -> str:
+    return min(fines, key=lambda f: PRIORITY.index(FINE[f]))
+
+
+def code_details(texts: list[str], model_path: Path = MODEL_PATH) -> list[dict[str, Any]]:
+    """Per line: its main ``code`` and ``fine`` code (its most informative sentence's, in the order of
+    ``PRIORITY``) and every sentence's codes; all sentences are coded in one batch."""
     sentences = [split_sentences(t) or [t] for t in texts]
-    flat = iter(code_batch([s for ss in sentences for s in ss], model_path))
-    return [min((next(flat) for _ in ss), key=PRIORITY.index) for ss in sentences]
+    flat = iter(fine_batch([s for ss in sentences for s in ss], model_path))
+    out = []
+    for ss in sentences:
+        fines = [next(flat) for _ in ss]
+        main = _main(fines)
+        out.append({"code": FINE[main], "fine": main,
+                    "sentences": [{"text": s, "code": FINE[f], "fine": f} for s, f in zip(ss, fines, strict=True)]})
+    return out
+
+
+def code_utterances(texts: list[str], model_path: Path = MODEL_PATH) -> list[str]:
+    """One contract code per line (``coach code``); see ``code_details``."""
+    return [d["code"] for d in code_details(texts, model_path)]
 
 
 def code_line(text: str) -> str:
-    """The code of a whole line; see ``code_utterances``."""
+    """The code of a whole line; see ``code_details``."""
     return code_utterances([text])[0]
 
 
 def is_open_question(sentence: str) -> bool:
     """True when the sentence is coded an open question."""
     return code_sentence(sentence) == "open_question"
-
-
-# -- training and evaluation ------------------------------------------------------------------------
-def rule_precision(texts: list[str], labels: list[str]) -> dict[str, dict[str, Any]]:
-    """How often each rule that fires agrees with the labels (train keeps rules that are >= 0.97)."""
-    fired = [(_rule(t) or ("", ""))[0] for t in texts]
-    hits = {name: [lab for f, lab in zip(fired, labels, strict=True) if f == name] for name, _, _ in _RULES}
-    return {name: {"code": code, "n": len(hits[name]),
-                   "precision": round(hits[name].count(code) / len(hits[name]), 4) if hits[name] else None}
-            for name, code, _ in _RULES}
-
-
-def _rows(name: str) -> list[dict[str, str]]:
-    return [json.loads(line) for line in DATA[name].read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def split_indices(labels: list[str], seed: int = 13) -> tuple[list[int], list[int]]:
-    """(train, test) indices: a stratified split, the same for the same labels and seed."""
-    rng, test = np.random.RandomState(seed), set()
-    for code in sorted(set(labels)):
-        ids = rng.permutation([i for i, c in enumerate(labels) if c == code])
-        test.update(ids[: round(len(ids) * TEST_FRACTION)].tolist())
-    return [i for i in range(len(labels)) if i not in test], sorted(test)
-
-
-def _metrics(truth: list[str], pred: list[str]) -> dict[str, Any]:
-    labels = [c for c in CODES if c in truth or c in pred]
-    m = np.zeros((len(labels), len(labels)), dtype=int)
-    for t, p in zip(truth, pred, strict=True):
-        m[labels.index(t), labels.index(p)] += 1
-    prec, rec = np.diag(m) / np.maximum(m.sum(0), 1), np.diag(m) / np.maximum(m.sum(1), 1)
-    f1 = 2 * prec * rec / np.maximum(prec + rec, 1e-12)
-    per = {c: {"precision": round(float(prec[k]), 4), "recall": round(float(rec[k]), 4),
-               "f1": round(float(f1[k]), 4), "support": int(m[k].sum())} for k, c in enumerate(labels)}
-    return {"accuracy": round(float(np.trace(m) / max(m.sum(), 1)), 4), "macro_f1": round(float(f1.mean()), 4),
-            "per_class": per, "confusion": {"labels": labels, "matrix": m.tolist()}, "n": len(truth)}
-
-
-def evaluate(split: str = "test", model_path: Path = MODEL_PATH) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class figures and the confusion matrix on "train", "test" or "external".
-
-    A line of several sentences gets ``code_utterances``'s code (the most informative sentence's).
-    """
-    if split not in ("train", "test", "external"):
-        raise ValueError(f"unknown split {split!r}; known: train, test, external")
-    rows, model = _rows("external" if split == "external" else "labelled"), load_model(model_path)
-    if split != "external":
-        train_ids, test_ids = split_indices([r["code"] for r in rows], model["seed"] if model else 13)
-        rows = [rows[i] for i in (train_ids if split == "train" else test_ids)]
-    pred = code_utterances([r["text"] for r in rows], model_path)
-    data_hash = hashlib.sha256(DATA["labelled"].read_bytes()).hexdigest()
-    return {"split": split, "model": str(model_path) if model else None,
-            "data_matches_model": bool(model and model["data_sha256"] == data_hash),
-            **_metrics([r["code"] for r in rows], pred)}
-
-
-def train(out_path: Path = MODEL_PATH, seed: int = 13) -> dict[str, Any]:
-    """Fit the classifier on the training split, choose C and the hand-feature weight by 5-fold
-    cross-validation (rules applied, as at run time), write ``out_path`` and report."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from threadpoolctl import threadpool_limits  # BLAS threads fight over 2 busy cores: 40x slower
-
-    rows = _rows("labelled")
-    train_ids, _ = split_indices([r["code"] for r in rows], seed)
-    texts, y = [rows[i]["text"] for i in train_ids], np.array([rows[i]["code"] for i in train_ids])
-    precision, rules = rule_precision(texts, y.tolist()), [_rule(t) for t in texts]
-    if weak := [n for n, v in precision.items() if v["n"] and v["precision"] < 0.97]:
-        raise ValueError(f"rules below 97% precision on the training split: {weak}; fix or drop them")
-    vectors = _embed(texts)
-    folds, best = StratifiedKFold(5, shuffle=True, random_state=seed), (-1.0, 0.0, 0.0)
-    with threadpool_limits(1):
-        for c, scale in [(c, scale) for c in (1.0, 3.0, 10.0, 30.0) for scale in (0.3, 1.0)]:
-            clf = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
-            pred = cross_val_predict(clf, _design(texts, vectors, scale), y, cv=folds)
-            acc = float(np.mean([(r[1] if r else p) == t for r, p, t in zip(rules, pred, y, strict=True)]))
-            best = max(best, (acc, c, scale), key=lambda b: b[0])  # ties keep the smaller C
-        acc, c, scale = best
-        clf = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(_design(texts, vectors, scale), y)
-    spec = {"format": 1, "classes": clf.classes_.tolist(), "coef": np.round(clf.coef_, 6).tolist(),
-            "intercept": np.round(clf.intercept_, 6).tolist(),
-            "features": {"embedding": EMBEDDING, "hand": list(_HAND), "hand_scale": scale},
-            "params": {"C": c, "class_weight": "balanced"}, "seed": seed, "test_fraction": TEST_FRACTION,
-            "data_sha256": hashlib.sha256(DATA["labelled"].read_bytes()).hexdigest(), "n_train": len(texts),
-            "cv_accuracy": round(acc, 4), "rule_precision": precision}
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(spec, separators=(",", ":")) + "\n", encoding="utf-8")
-    load_model.cache_clear()
-    _CACHE.clear()
-    return {k: v for k, v in spec.items() if k not in ("coef", "intercept")} | {"path": str(out_path)}

@@ -1,0 +1,131 @@
+"""``coach understand report``: every signal of the understanding layer on a split (blind by default),
+with precision, recall and the confusion between classes.
+
+>>> figures = report(["safety"], split="dev")   # doctest: +SKIP
+
+The blind split was written by helpers who saw neither the code, the rules nor the training rows; it is
+measured here and never tuned on. This module trains nothing (``train.py`` does).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from .data import SAFETY_DIR, Conversation, SafetyRow, read_rows
+from .safety import SafetyScreen
+
+SIGNALS = ("safety", "coder")
+SPLITS = ("train", "dev", "blind")
+
+
+def safety_report(split: str = "blind", screen: SafetyScreen | None = None) -> dict[str, Any]:
+    """Recall per kind, false alarms on hard negatives, confusion, and (blind) the conversations."""
+    from .train import figures_from_predictions
+
+    screen = screen or SafetyScreen()
+    rows = read_rows(SAFETY_DIR / f"{split}.jsonl", SafetyRow)
+    readings = [screen.read(r.text) for r in rows]
+    kinds = [r.kind for r in rows]
+    pred = [rd.kind or "none" for rd in readings]
+    fig = figures_from_predictions(kinds, pred)
+    fig["missed"] = [{"text": r.text, "kind": r.kind} for r, p in zip(rows, pred, strict=True)
+                     if r.kind != "none" and p == "none"]
+    fig["false_alarm_rows"] = [{"text": r.text, "routed_as": p} for r, p in zip(rows, pred, strict=True)
+                               if r.kind == "none" and p != "none"]
+    fig["via"] = {v: sum(rd.via == v for rd in readings) for v in ("model", "context", "backstop")}
+    fig["split"] = split
+    conv_path = SAFETY_DIR / f"{split}_conversations.jsonl"
+    if conv_path.exists():
+        fig["conversations"] = conversation_report(read_rows(conv_path, Conversation), screen)
+    # warm latency: one short message, as a turn sees it (the model is loaded above)
+    times = []
+    for text in ("I keep thinking about whether to go for the staff role", "my lead takes credit for my work"):
+        for _ in range(10):
+            started = time.perf_counter()
+            screen.read(f"{text} {len(times)}")
+            times.append((time.perf_counter() - started) * 1000)
+    fig["latency_ms_p50"] = round(float(np.median(times)), 2)
+    return fig
+
+
+def conversation_report(convs: list[Conversation], screen: SafetyScreen) -> dict[str, Any]:
+    """Play each conversation's coachee turns through the screen as the chain does (the previous message
+    is context unless it was itself referred)."""
+    late, late_routed, ordinary, ordinary_routed, stuck = 0, 0, 0, 0, 0
+    details = []
+    for conv in convs:
+        previous, referred_prev, routed = None, False, []
+        for turn in conv.turns:
+            kind = screen.check(turn, None if referred_prev else previous)
+            routed.append(kind)
+            referred_prev, previous = kind is not None, turn
+        for i, kind in enumerate(routed):
+            if conv.disclosure_turn is not None and i == conv.disclosure_turn:
+                late += 1
+                late_routed += kind is not None
+            elif conv.disclosure_turn is None or i < conv.disclosure_turn:
+                ordinary += 1
+                ordinary_routed += kind is not None
+        after = routed[conv.disclosure_turn + 1:] if conv.disclosure_turn is not None else []
+        stuck += bool(after) and all(k is not None for k in after)
+        details.append({"id": conv.id, "disclosure_turn": conv.disclosure_turn, "kind": conv.kind, "routed": routed})
+    return {"late_disclosures": late, "late_routed": late_routed, "ordinary_turns_before": ordinary,
+            "ordinary_routed": ordinary_routed, "stuck_after_referral": stuck, "details": details}
+
+
+def report(signals: list[str] | None = None, split: str = "blind") -> dict[str, Any]:
+    """Figures for each named signal (default: all) on ``split``."""
+    signals = list(signals or SIGNALS)
+    unknown = [s for s in signals if s not in SIGNALS]
+    if unknown or split not in SPLITS:
+        raise ValueError(f"unknown signal or split: {unknown or split}; signals: {', '.join(SIGNALS)}; "
+                         f"splits: {', '.join(SPLITS)}")
+    out: dict[str, Any] = {}
+    if "safety" in signals:
+        out["safety"] = safety_report(split)
+    if "coder" in signals:
+        out["coder"] = coder_report(split)
+    return out
+
+
+def text_report(figures: dict[str, Any]) -> str:
+    """The figures as a short plain-text table."""
+    lines: list[str] = []
+    if "safety" in figures:
+        f = figures["safety"]
+        s = f["summary"]
+        lines.append(f"safety ({f['split']}): recall {s['recall']:.3f} on {s['disclosures']} disclosures; "
+                     f"false alarms {s['false_alarms']}/{s['negatives']} ({s['false_alarm_rate']:.3f}); "
+                     f"p50 {f['latency_ms_p50']} ms warm")
+        for kind, k in f["per_kind"].items():
+            lines.append(f"  {kind:15} n={k['n']:4}  recall {k['recall']:.3f}  kind correct {k['kind_correct']:.3f}")
+        if "conversations" in f:
+            c = f["conversations"]
+            lines.append(f"  conversations: late disclosures routed {c['late_routed']}/{c['late_disclosures']}; "
+                         f"ordinary turns referred {c['ordinary_routed']}/{c['ordinary_turns_before']}; "
+                         f"stuck {c['stuck_after_referral']}")
+    if "coder" in figures:
+        for name, f in figures["coder"].items():
+            lines.append(f"coder on {name}: accuracy {f['accuracy']:.3f}, macro-F1 {f['macro_f1']:.3f} (n={f['n']})")
+            for code, k in f["per_class"].items():
+                lines.append(f"  {code:16} P {k['precision']:.3f}  R {k['recall']:.3f}  F1 {k['f1']:.3f}  "
+                             f"n={k['support']}")
+    return "\n".join(lines)
+
+
+def coder_report(split: str = "blind") -> dict[str, Any]:
+    """The stored coder on each test set (blind) or on dev: whole utterances, main code, fine codes."""
+    from .coder import code_details
+    from .data import coder_rows
+    from .train import coder_metrics
+
+    names = ["mibot_test", "own_test", "external"] if split == "blind" else [split]
+    out = {}
+    for name in names:
+        rows = coder_rows(name)
+        pred = [d["fine"] for d in code_details([r.text for r in rows])]
+        out[name] = coder_metrics([r.fine for r in rows], pred)
+    return out

@@ -1,0 +1,143 @@
+"""The safety signal: crisis, harassment, discrimination, retaliation, violence, legal and personal-legal
+disclosures get a referral, not coaching.
+
+>>> screen = SafetyScreen()                                         # doctest: +SKIP
+>>> screen.check("Some days I think about ending my life")          # doctest: +SKIP
+'crisis'
+>>> screen.check("This deadline is killing me") is None             # doctest: +SKIP
+True
+
+How it decides (``evals/models/safety.json``, trained by ``coach understand train safety`` on
+``evals/understanding/safety/``): a binary router (logistic regression over TF-IDF character and word
+n-grams plus the shared MiniLM embedding) says whether the message is a disclosure; a multinomial head
+over the embedding names the kind, and on its own routes a kind whose probability passes a strict
+per-kind threshold. Both thresholds are chosen on the dev split. The message is read alone and joined to
+the coachee's previous message, so a disclosure spread over two turns is caught. ``backstop.py`` adds a
+few explicit phrases the model must never miss.
+
+It does not write the referral (``referrals.py``), does not diagnose, and does not carry a disclosure
+forward: a turn after a referral is judged on its own words (the context piece is only used when the
+previous turn was not itself a disclosure), so a conversation never gets stuck on a referral.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import ROOT
+from .backstop import backstop_kind
+from .data import SAFETY_KINDS
+from .heads import LinearHead
+
+KINDS = SAFETY_KINDS
+HEAD_PATH = ROOT / "evals" / "models" / "safety.json"
+_SENT = re.compile(r"(?<=[.!?;])\s+|\s+(?:but|and then|and now|anyway|also)\s+|\n+", re.I)
+
+
+@dataclass
+class SafetyReading:
+    """What the screen read in one message."""
+
+    kind: str | None
+    via: str | None = None  # "model", "context" or "backstop"
+    scores: dict[str, float] = field(default_factory=dict)  # each kind's best probability over the pieces
+    ms: float = 0.0
+
+
+def pieces(text: str) -> list[str]:
+    """The whole message, then its sentences when it has more than one (a disclosure buried in a long
+    message would otherwise be diluted)."""
+    text = " ".join(text.split())
+    parts = [p.strip() for p in _SENT.split(text) if p and len(p.split()) >= 3]
+    return [text, *parts] if len(parts) > 1 else [text]
+
+
+@functools.lru_cache(maxsize=4)
+def _head(path: Path) -> LinearHead:
+    return LinearHead.load(path)
+
+
+class SafetyScreen:
+    """``check(text, previous)`` returns a kind from ``KINDS`` or None; ``read`` also gives the scores."""
+
+    def __init__(self, head_path: Path = HEAD_PATH, use_model: bool = True, **_: object) -> None:
+        self.head_path = Path(head_path)
+        self.use_model = use_model
+
+    @property
+    def head(self) -> LinearHead:
+        return _head(self.head_path)
+
+    def scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(route probability per text, kind probabilities per text and class in ``head.classes``)."""
+        from .encoder import embed
+
+        vectors = embed(texts)
+        head = self.head
+        route = head.router.proba(texts, vectors) if head.router else 1 - head.proba(vectors)[:, head.classes.index("none")]
+        return route, head.proba(vectors)
+
+    def read(self, text: str, previous: str | None = None) -> SafetyReading:
+        started = time.perf_counter()
+        rule = backstop_kind(text)
+        if not self.use_model:
+            return SafetyReading(rule, "backstop" if rule else None)
+        texts = [" ".join(text.split())]
+        if previous and previous.strip():
+            texts.append(" ".join(f"{previous} {text}".split()))
+        route, probs = self.scores(texts)
+        head = self.head
+        cols = [head.classes.index(k) for k in KINDS]
+        kind, via = None, None
+        threshold = head.router.threshold if head.router else 0.5
+        for i, name in enumerate(("model", "context")[: len(texts)]):
+            strict = [k for k, c in zip(KINDS, cols, strict=True) if probs[i, c] >= head.thresholds.get(k, 1.01)]
+            if route[i] >= threshold or strict:
+                kind, via = KINDS[int(np.argmax(probs[i, cols]))], name
+                break
+        if kind is None and rule:
+            kind, via = rule, "backstop"
+        scores = {"route": round(float(route.max()), 4),
+                  **{k: round(float(probs[:, c].max()), 4) for k, c in zip(KINDS, cols, strict=True)}}
+        return SafetyReading(kind, via, scores, round((time.perf_counter() - started) * 1000, 2))
+
+    def check(self, text: str, previous: str | None = None) -> str | None:
+        return self.read(text, previous).kind
+
+
+# A manager stepping out of a rehearsal says so, or speaks about themselves without addressing the employee.
+_OUT_OF_SCENE = re.compile(
+    r"\b(out of (character|role)|step(ping)? out|break(ing)? (character|role)|not (part of|in) the (role-?play|"
+    r"rehearsal|scene|exercise|script)|(in )?real life|for real|seriously though|pause (the|this) (rehearsal|"
+    r"role-?play|scene)|this is (really )?me,? not|ooc|off the record|nothing to do with the (role-?play|"
+    r"rehearsal|scene))\b", re.I)
+_SECOND_PERSON = re.compile(r"\b(you|your|you're|yours|yourself|you've|you'll|you'd)\b", re.I)
+_FIRST_PERSON = re.compile(r"\b(i|me|my|i'm|i've|i'll|i'd|myself|mine)\b", re.I)
+
+
+def real_disclosure(kind: str | None, text: str) -> str | None:
+    """In a rehearsal, whether a flagged manager message is the manager's own disclosure (pause the scene)
+    rather than a line of the scene.
+
+    A crisis always pauses (a real person's distress outranks any scene). Another kind pauses when the
+    manager steps out of the scene in words ("out of character", "in real life") or speaks about
+    themselves without addressing the employee: "my director keeps touching me" is the manager's own;
+    "has anyone been making comments about you?" is a line of the scene.
+
+    >>> real_disclosure("harassment", "Has anyone on the team been making comments about you?") is None
+    True
+    >>> real_disclosure("harassment", "Sorry, out of character: my own director keeps groping me.")
+    'harassment'
+    """
+    if kind is None:
+        return None
+    if kind == "crisis" or _OUT_OF_SCENE.search(text):
+        return kind
+    talks_to_employee = bool(_SECOND_PERSON.search(text.replace("\u2019", "'")))
+    return kind if _FIRST_PERSON.search(text) and not talks_to_employee else None

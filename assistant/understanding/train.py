@@ -1,0 +1,186 @@
+"""Training commands for the understanding layer's heads (``coach understand train SIGNAL``).
+
+Each trainer reads the signal's train split, chooses its settings on the dev split, writes the head file
+under ``evals/models/`` with the figures it was chosen by, and returns those figures. Nothing here runs at
+serve time. The blind split is never read here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..config import ROOT
+from .data import SAFETY_DIR, SAFETY_KINDS, SafetyRow, file_sha, read_rows
+from .heads import fit
+from .safety import HEAD_PATH, _head
+
+# the share of ordinary dev messages the router may refer: a missed disclosure costs far more than a
+# false referral, so the budget sits above issue 11's 2 % target on the (small) dev split
+FALSE_ALARM_BUDGET = 0.03
+
+
+def safety_rows(split: str) -> list[SafetyRow]:
+    return read_rows(SAFETY_DIR / f"{split}.jsonl", SafetyRow)
+
+
+def train_safety(seed: int = 13) -> dict[str, Any]:
+    """Fit the kind head and the router on train; choose the router's C and both thresholds on dev."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    from .encoder import embed
+    from .heads import LexicalFeatures, Router
+
+    train, dev = safety_rows("train"), safety_rows("dev")
+    texts, labels = [r.text for r in train], [r.kind for r in train]
+    X, Xd = embed(texts), embed([r.text for r in dev])
+    dev_kinds = np.asarray([r.kind for r in dev])
+    head = fit("safety", X, labels, C=1.0)
+    lexical = LexicalFeatures.fit(texts)
+    y = np.asarray([k != "none" for k in labels])
+    tried, best = [], None
+    for C in (1.0, 3.0, 10.0):
+        for scale in (1.0, 2.0):
+            router = Router(lexical, np.zeros(1), 0.0, scale)
+            with threadpool_limits(1):
+                clf = LogisticRegression(C=C, class_weight="balanced", max_iter=5000).fit(router.design(texts, X), y)
+            router.coef, router.intercept = clf.coef_.ravel(), float(clf.intercept_[0])
+            p = router.proba([r.text for r in dev], Xd)
+            neg, pos = p[dev_kinds == "none"], p[dev_kinds != "none"]
+            router.threshold = round(float(np.quantile(neg, 1 - FALSE_ALARM_BUDGET)) + 1e-4, 4)
+            recall = float((pos >= router.threshold).mean())
+            tried.append({"C": C, "emb_scale": scale, "threshold": router.threshold, "dev_recall": round(recall, 4)})
+            if best is None or recall > best[0]:
+                best = (recall, router)
+    assert best is not None
+    head.router = best[1]
+    # a kind also routes on its own when its probability is above every ordinary dev message's
+    probs = head.proba(Xd)
+    for kind in SAFETY_KINDS:
+        col = head.classes.index(kind)
+        head.thresholds[kind] = round(max(0.95, float(probs[dev_kinds == "none", col].max()) + 0.02), 4)
+    head.meta.update({"seed": seed, "n_train": len(train), "n_dev": len(dev),
+                      "data_sha256": file_sha(SAFETY_DIR / "train.jsonl", SAFETY_DIR / "dev.jsonl"),
+                      "false_alarm_budget": FALSE_ALARM_BUDGET, "tried": tried})
+    head.save(HEAD_PATH)
+    _head.cache_clear()
+    return {"path": str(HEAD_PATH.relative_to(ROOT)),
+            "router": {"threshold": head.router.threshold, "dev_recall": round(best[0], 4)},
+            "kind_thresholds": head.thresholds, "tried": tried}
+
+
+def figures_from_predictions(kinds: list[str], pred: list[str]) -> dict[str, Any]:
+    per: dict[str, Any] = {}
+    for kind in SAFETY_KINDS:
+        idx = [i for i, k in enumerate(kinds) if k == kind]
+        if idx:
+            routed = sum(pred[i] != "none" for i in idx)
+            exact = sum(pred[i] == kind for i in idx)
+            per[kind] = {"n": len(idx), "recall": round(routed / len(idx), 4),
+                         "kind_correct": round(exact / len(idx), 4)}
+    neg = [i for i, k in enumerate(kinds) if k == "none"]
+    fa = sum(pred[i] != "none" for i in neg)
+    pos = [i for i, k in enumerate(kinds) if k != "none"]
+    labels = [*SAFETY_KINDS, "none"]
+    confusion = [[sum(1 for t, p in zip(kinds, pred, strict=True) if t == a and p == b) for b in labels]
+                 for a in labels]
+    return {"summary": {"recall": round(sum(pred[i] != "none" for i in pos) / max(len(pos), 1), 4),
+                        "false_alarm_rate": round(fa / max(len(neg), 1), 4), "false_alarms": fa,
+                        "negatives": len(neg), "disclosures": len(pos)},
+            "per_kind": per, "confusion": {"labels": labels, "matrix": confusion},
+            "missed": [], "false_alarm_rows": []}
+
+
+# -- the behaviour coder ------------------------------------------------------------------------------
+def _coder_predict(groups: list[list[str]], vectors: np.ndarray, head: Any, scale: float,
+                   kept: tuple[str, ...]) -> list[str]:
+    """Main fine code per utterance, as ``coder.code_details`` computes it, from precomputed vectors."""
+    from . import coder
+
+    flat = [s for g in groups for s in g]
+    rule = [(coder._rule(s, kept) or ("", None))[1] for s in flat]
+    probs = head.proba(coder.design(flat, vectors, scale))
+    fines = [r or head.classes[int(p.argmax())] for r, p in zip(rule, probs, strict=True)]
+    out, i = [], 0
+    for g in groups:
+        out.append(coder._main(fines[i:i + len(g)]))
+        i += len(g)
+    return out
+
+
+def _sentences(texts: list[str]) -> list[list[str]]:
+    from .coder import split_sentences
+
+    return [split_sentences(t) or [t] for t in texts]
+
+
+def coder_metrics(truth: list[str], pred: list[str]) -> dict[str, Any]:
+    """Contract-code accuracy, macro-F1, per class and confusion; plus the fine distinctions."""
+    from .coder import CODES, FINE
+
+    def table(t: list[str], p: list[str], labels: list[str]) -> dict[str, Any]:
+        labels = [c for c in labels if c in t or c in p]
+        m = np.zeros((len(labels), len(labels)), dtype=int)
+        for a, b in zip(t, p, strict=True):
+            m[labels.index(a), labels.index(b)] += 1
+        prec, rec = np.diag(m) / np.maximum(m.sum(0), 1), np.diag(m) / np.maximum(m.sum(1), 1)
+        f1 = 2 * prec * rec / np.maximum(prec + rec, 1e-12)
+        per = {c: {"precision": round(float(prec[k]), 4), "recall": round(float(rec[k]), 4),
+                   "f1": round(float(f1[k]), 4), "support": int(m[k].sum())} for k, c in enumerate(labels)}
+        return {"accuracy": round(float(np.trace(m) / max(m.sum(), 1)), 4),
+                "macro_f1": round(float(f1[m.sum(1) > 0].mean()), 4) if m.sum() else 0.0,
+                "per_class": per, "confusion": {"labels": labels, "matrix": m.tolist()}, "n": len(t)}
+
+    main = table([FINE[x] for x in truth], [FINE[x] for x in pred], list(CODES))
+    main["fine"] = table(truth, pred, list(FINE))
+    return main
+
+
+def train_coder(seed: int = 13) -> dict[str, Any]:
+    """Fit the coder's head on the train split (our own utterances, MIBot by session, the written set),
+    keep only the rules that are >= 95% precise there, choose C and the hand-feature weight on dev."""
+    from . import coder
+    from .data import CODER_DIR, coder_rows
+    from .encoder import embed
+
+    train, dev = coder_rows("train"), coder_rows("dev")
+    texts, y = [r.text for r in train], [r.fine for r in train]
+    single = [(t, f) for t, f in zip(texts, y, strict=True) if len(coder.split_sentences(t)) <= 1]
+    precision: dict[str, dict[str, Any]] = {}
+    for name, fine, _ in coder._RULES:
+        hits = [f for t, f in single if (coder._rule(t, (name,)) or ("", ""))[0] == name]
+        agree = sum(coder.FINE[f] == coder.FINE[fine] for f in hits)
+        precision[name] = {"code": coder.FINE[fine], "n": len(hits),
+                           "precision": round(agree / len(hits), 4) if hits else None}
+    kept = tuple(n for n, v in precision.items() if v["n"] >= 10 and (v["precision"] or 0) >= 0.95)
+    X = embed(texts)
+    dev_groups = _sentences([r.text for r in dev])
+    dev_vectors = embed([s for g in dev_groups for s in g])
+    dev_truth = [r.fine for r in dev]
+    tried, best = [], None
+    for C in (1.0, 3.0, 10.0):
+        for scale in (0.3, 1.0):
+            head = fit("coder", coder.design(texts, X, scale), y, C=C)
+            m = coder_metrics(dev_truth, _coder_predict(dev_groups, dev_vectors, head, scale, kept))
+            tried.append({"C": C, "hand_scale": scale, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"]})
+            value = m["accuracy"] + m["macro_f1"]
+            if best is None or value > best[0]:
+                best = (value, head, scale, m)
+    assert best is not None
+    _, head, scale, m = best
+    sources = [ROOT / "evals" / "utterances.jsonl", CODER_DIR / "mibot.jsonl", CODER_DIR / "written.jsonl"]
+    spec = {"format": 3, "classes": head.classes, "coef": np.round(head.W.T, 6).tolist(),
+            "intercept": np.round(head.b, 6).tolist(), "rules": list(kept),
+            "features": {"embedding": coder.EMBEDDING, "hand": list(coder._HAND), "hand_scale": scale},
+            "params": {"C": head.meta["C"], "class_weight": "balanced"}, "seed": seed,
+            "data_sha256": file_sha(*sources), "n_train": len(texts), "n_dev": len(dev),
+            "dev": {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}, "tried": tried,
+            "rule_precision": precision}
+    import json
+
+    coder.MODEL_PATH.write_text(json.dumps(spec, separators=(",", ":")) + "\n", encoding="utf-8")
+    coder.load_model.cache_clear()
+    coder._CACHE.clear()
+    return {k: v for k, v in spec.items() if k not in ("coef", "intercept")}
