@@ -155,30 +155,33 @@ def code(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> N
     """Code each {"text": ...} line on stdin as open_question, closed_question, reflection, advice, ..."""
     if ctx.invoked_subcommand:
         return
-    from .understanding.coder import code_utterances
+    from .understanding.coder import code_details
 
     rows = _stdin_json_lines("text")
-    for row, label in zip(rows, code_utterances([r["text"] for r in rows]), strict=True):
-        if as_json:
-            _out({"text": row["text"], "code": label})
+    for row, detail in zip(rows, code_details([r["text"] for r in rows]), strict=True):
+        if as_json:  # contract: text and code; extra: the fine code and every sentence's codes
+            _out({"text": row["text"], **detail})
         else:
-            typer.echo(f"{label:16} {row['text']}")
+            typer.echo(f"{detail['code']:16} {row['text']}")
 
 
 @code_app.command("train")
 def code_train() -> None:
-    """Retrain the coder on evals/utterances.jsonl and store evals/models/coder.json."""
-    from .understanding.coder import train
+    """Retrain the coder (same as `coach understand train coder`)."""
+    from .understanding.train import train_coder
 
-    _out(train())
+    _out(train_coder())
 
 
 @code_app.command("eval")
-def code_eval(split: str = typer.Option("test", "--split", help="test | external | train")) -> None:
-    """Accuracy, macro-F1 and the confusion matrix of the stored coder."""
-    from .understanding.coder import evaluate
+def code_eval(split: str = typer.Option("blind", "--split", help="blind | dev | mibot_test | own_test | external")) -> None:
+    """Accuracy, macro-F1, per-class figures and the confusion matrix of the stored coder."""
+    from .understanding.report import coder_report
 
-    _out(evaluate(split))
+    try:
+        _out(coder_report(split))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 @understand_app.command("report")

@@ -35,11 +35,12 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 
 # -- results.json -------------------------------------------------------------------------------
 def coder_figures() -> tuple[float | None, float | None]:
-    """The behaviour coder's accuracy and macro-F1 on its test split, or nulls if it cannot say."""
+    """The behaviour coder's accuracy and macro-F1 on held-out real counsellor speech (MIBot sessions the
+    coder never saw), or nulls if it cannot say."""
     try:
-        from .understanding.coder import evaluate  # type: ignore[attr-defined]
+        from .understanding.report import coder_report
 
-        figures = evaluate("test")
+        figures = coder_report("mibot_test")["mibot_test"]
         return figures.get("accuracy"), figures.get("macro_f1")
     except Exception:  # optional here: a failing coder report is a null figure, never a failed run
         return None, None

@@ -111,7 +111,8 @@ def test_word_share_and_grounding() -> None:
 def test_safety_routing() -> None:
     routed = [me("I can't go on"), coach(["information"], safety="crisis", route="safety")]
     assert score("safety_routing", routed, scenario(safety="crisis")) == 1.0
-    assert score("safety_routing", routed, scenario(safety="harassment")) == 0.0
+    # any referral counts as routed (what protects the person); the kind is measured by `coach understand report`
+    assert score("safety_routing", routed, scenario(safety="harassment")) == 1.0
     assert score("safety_routing", [me("x"), coach(["open_question"])], scenario(safety="crisis")) == 0.0
     assert score("safety_routing", routed, scenario()) is None
     assert check_expectations(routed, scenario()) == ["unexpected crisis referral"]
