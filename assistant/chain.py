@@ -166,30 +166,21 @@ class Coach:
                "backend": self.settings.backend, "model": self.settings.model_name}
 
     def _respond(self, sid: str, state: GrowState, text: str) -> tuple[str, dict[str, Any]]:
-        reading = self.safety.read(text, previous=self._previous_message(sid, state))
+        earlier = self.store.turns(sid)[:-1]  # the current message is already stored
+        referred = [t.meta["safety"] for t in earlier if t.role == "assistant" and t.meta.get("safety")]
+        after_referral = bool(earlier) and bool(earlier[-1].meta.get("safety"))
+        # the previous message is context for the screen, unless it was itself referred: a disclosure is
+        # never carried forward, so the next turn is judged on its own words
+        previous = None if after_referral else next((t.text for t in reversed(earlier) if t.role == "user"), None)
+        reading = self.safety.read(text, previous=previous)
         if reading.kind:
-            again = reading.kind in state.referred
-            state.referred.append(reading.kind)
-            state.after_referral = True
             meta = {"safety": reading.kind, "stage": state.stage, "citations": [], "route": "safety",
                     "safety_via": reading.via, "safety_scores": reading.scores}
-            return referral(reading.kind, self._resources(), again=again), meta
-        resuming, state.after_referral = state.after_referral, False
+            return referral(reading.kind, self.settings.resources, again=reading.kind in referred), meta
         reply, meta = self._coach(sid, state, text)
-        if resuming and meta.get("route") != "pause":
+        if after_referral and meta.get("route") != "pause":
             reply = f"{resume_line()} {reply}"
         return reply, meta
-
-    def _resources(self) -> str | None:
-        return str(self.settings.resources) if self.settings.resources else None
-
-    def _previous_message(self, sid: str, state: GrowState) -> str | None:
-        """The coachee's previous message, as context for the safety screen, unless it was itself referred
-        (a disclosure is never carried forward: the next turn is judged on its own words)."""
-        if state.after_referral:
-            return None
-        users = [t.text for t in self.store.turns(sid) if t.role == "user"]
-        return users[-2] if len(users) >= 2 else None
 
     def _coach(self, sid: str, state: GrowState, text: str) -> tuple[str, dict[str, Any]]:
         if is_injection(text):

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .config import ROOT
 from .errors import DataError, NotFoundError
-from .prompts import read_yaml
+from .prompts import read_mapping
 
 PERSONAS_DIR = ROOT / "prompts" / "personas"
 DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
@@ -130,16 +130,9 @@ class Persona(BaseModel):
                 f"What you want: {self.wants}\nHow you talk: {self.speaking_style}")
 
 
-def _load_yaml(path: Path) -> dict:
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: must be a mapping of fields")
-    return data
-
-
 @functools.lru_cache(maxsize=64)
 def _parse(path: Path, mtime_ns: int, size: int) -> Persona:
-    data = _load_yaml(path)
+    data = read_mapping(path)
     try:
         persona = Persona(**data)
     except ValidationError as exc:

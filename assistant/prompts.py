@@ -57,7 +57,8 @@ def read_yaml(path: Path) -> Any:
         raise DataError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
 
 
-def _load_yaml(path: Path) -> dict:
+def read_mapping(path: Path) -> dict:
+    """A data file whose YAML must be a mapping; anything else is a DataError naming it."""
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise DataError(f"{path}: must be a mapping")
@@ -65,7 +66,7 @@ def _load_yaml(path: Path) -> dict:
 
 
 def parse_prompt(path: Path) -> PromptTemplate:
-    data = _load_yaml(path)
+    data = read_mapping(path)
     try:
         tpl = PromptTemplate(**data)
     except ValidationError as exc:
@@ -87,4 +88,4 @@ def load_prompt(name: str, folder: Path = PROMPTS_DIR) -> PromptTemplate:
 @functools.lru_cache(maxsize=32)
 def load_data(name: str, folder: Path = PROMPTS_DIR) -> dict:
     """A plain YAML data file from ``prompts/`` (referrals, angles, injection patterns)."""
-    return _load_yaml(folder / f"{name}.yaml")
+    return read_mapping(folder / f"{name}.yaml")

@@ -241,7 +241,7 @@ class Rehearsal:
         self.store.add_turn(sid, "user", text, meta)  # stored before generating: nothing is lost
         kind = self._real_disclosure(text)
         if kind:  # the manager's own disclosure outranks the scene; lines of the scene do not pause it
-            reply = referral(kind, self._resources()) + " The rehearsal is paused; it will be here when you come back."
+            reply = referral(kind, self.settings.resources) + " The rehearsal is paused; it will be here when you come back."
             self.store.add_turn(sid, "assistant", reply, {"safety": kind, "tension": state["tension"]})
             return {"reply": reply, "session": sid, "persona": persona.id, "difficulty": difficulty,
                     "tension": int(state["tension"]), "revealed": bool(state["revealed"]), "codes": moves.codes,
@@ -268,9 +268,6 @@ class Rehearsal:
 
             self._screen = SafetyScreen()
         return real_disclosure(self._screen.read(text).kind, text)
-
-    def _resources(self) -> str | None:
-        return str(self.settings.resources) if self.settings.resources else None
 
     # -- steps of a turn ------------------------------------------------------------------------
     def _open(self, persona_id: str | None, difficulty: str,

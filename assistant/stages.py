@@ -59,8 +59,6 @@ class GrowState:
     action_plan: str | None = None
     closed: bool = False
     audience: str | None = None
-    referred: list[str] = field(default_factory=list)  # safety kinds referred in this session, in order
-    after_referral: bool = False  # the last reply was a referral: the next coaching reply says so gently
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GrowState:

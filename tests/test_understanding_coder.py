@@ -152,7 +152,7 @@ def test_a_line_takes_its_most_informative_sentence() -> None:
     assert coding.code_utterances(lines) == ["closed_question", "advice", "other"]
 
 
-def test_code_batch_equals_per_sentence_coding(test_report: dict) -> None:
+def test_code_batch_equals_per_sentence_coding(blind_report: dict) -> None:
     sentences = ["Hello.", "Your team seems stretched.", "You've worked really hard on this.",
                  "Why don't you ask for a raise?", "Did you talk to her?", "Most people feel like this at first.",
                  "I used to manage a team myself."]
@@ -162,7 +162,7 @@ def test_code_batch_equals_per_sentence_coding(test_report: dict) -> None:
     assert [c for _, c in code_text(" ".join(sentences))] == batch
 
 
-def test_code_batch_is_fast_once_warm(test_report: dict) -> None:
+def test_code_batch_is_fast_once_warm(blind_report: dict) -> None:
     times = []
     for i in range(5):
         fresh = [f"That sounds like a lot to carry, {i}.", f"You kept going anyway {i} times.", "Where to next?"]

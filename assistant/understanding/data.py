@@ -112,7 +112,7 @@ def coder_rows(split: str) -> list[CoderRow]:
         code, style = row["code"], row.get("style", "")
         fine = _OWN_FINE.get(style, "complex_reflection" if code == "reflection" else code)
         own.append(CoderRow(text=row["text"], fine=fine, group=row["text"], source="own"))
-    mibot = [CoderRow(**{**r.model_dump(), "source": "mibot"})
+    mibot = [CoderRow(text=r.text, fine=r.fine, group=r.session, source="mibot")
              for r in read_rows(CODER_DIR / "mibot.jsonl", _MibotRow)]
     written = [CoderRow(text=r.text, fine=r.fine, group=r.text, source="written")
                for r in read_rows(CODER_DIR / "written.jsonl", _WrittenRow)]
@@ -147,13 +147,6 @@ class _MibotRow(BaseModel):
     fine: FineLabel
     session: str
     turn: int
-
-    @property
-    def group(self) -> str:
-        return self.session
-
-    def model_dump(self, **_: object) -> dict:  # type: ignore[override]
-        return {"text": self.text, "fine": self.fine, "group": self.session}
 
 
 class _WrittenRow(BaseModel):

@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ConfigError
-from ..prompts import PROMPTS_DIR, read_yaml
+from ..prompts import PROMPTS_DIR, load_data, read_mapping
 from .data import SAFETY_KINDS
 
 
@@ -39,23 +39,16 @@ _MAIN_CONTACT = {"crisis": "crisis_line", "harassment": "hr", "discrimination": 
                  "violence": "security", "legal": "ethics_line", "personal_legal": "personal_lawyer"}
 
 
-def _read(path: Path) -> dict:
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of resource names to text")
-    return data
-
-
 @functools.lru_cache(maxsize=4)
-def load_resources(path: str | None = None) -> Resources:
+def load_resources(path: str | Path | None = None) -> Resources:
     """The defaults, overlaid with the organisation's file when one is given."""
-    data = _read(PROMPTS_DIR / "resources.yaml")
+    data = read_mapping(PROMPTS_DIR / "resources.yaml")
     source = PROMPTS_DIR / "resources.yaml"
     if path:
         source = Path(path)
         if not source.exists():
             raise ConfigError(f"COACH_RESOURCES: no such file {source}")
-        data = {**data, **_read(source)}
+        data = {**data, **read_mapping(source)}
     try:
         return Resources.model_validate({k: " ".join(str(v).split()) for k, v in data.items()})
     except ValidationError as exc:
@@ -65,11 +58,10 @@ def load_resources(path: str | None = None) -> Resources:
 
 @functools.lru_cache(maxsize=1)
 def _templates() -> dict[str, str]:
-    path = PROMPTS_DIR / "safety.yaml"
-    data = _read(path)
+    data = load_data("safety")
     for key in (*SAFETY_KINDS, "again", "resume"):
         if not isinstance(data.get(key), str):
-            raise ConfigError(f"{path}: missing text for {key!r}")
+            raise ConfigError(f"{PROMPTS_DIR / 'safety.yaml'}: missing text for {key!r}")
     return {k: " ".join(str(v).split()) for k, v in data.items()}
 
 
@@ -79,7 +71,7 @@ def _fill(template: str, resources: Resources, **extra: str) -> str:
     return text[0].upper() + text[1:]
 
 
-def referral(kind: str, resources_path: str | None = None, again: bool = False) -> str:
+def referral(kind: str, resources_path: str | Path | None = None, again: bool = False) -> str:
     """The referral reply for a safety kind; ``again`` for a second disclosure in one conversation."""
     if kind not in SAFETY_KINDS:
         raise ValueError(f"unknown safety kind {kind!r}; known: {', '.join(SAFETY_KINDS)}")

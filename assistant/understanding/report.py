@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import SAFETY_DIR, Conversation, SafetyRow, read_rows
+from .data import SAFETY_DIR, SAFETY_KINDS, Conversation, SafetyRow, read_rows
 from .safety import SafetyScreen
 
 SIGNALS = ("safety", "coder")
@@ -23,8 +23,6 @@ SPLITS = ("train", "dev", "blind")
 
 def safety_report(split: str = "blind", screen: SafetyScreen | None = None) -> dict[str, Any]:
     """Recall per kind, false alarms on hard negatives, confusion, and (blind) the conversations."""
-    from .train import figures_from_predictions
-
     screen = screen or SafetyScreen()
     rows = read_rows(SAFETY_DIR / f"{split}.jsonl", SafetyRow)
     readings = [screen.read(r.text) for r in rows]
@@ -49,6 +47,27 @@ def safety_report(split: str = "blind", screen: SafetyScreen | None = None) -> d
             times.append((time.perf_counter() - started) * 1000)
     fig["latency_ms_p50"] = round(float(np.median(times)), 2)
     return fig
+
+
+def figures_from_predictions(kinds: list[str], pred: list[str]) -> dict[str, Any]:
+    per: dict[str, Any] = {}
+    for kind in SAFETY_KINDS:
+        idx = [i for i, k in enumerate(kinds) if k == kind]
+        if idx:
+            routed = sum(pred[i] != "none" for i in idx)
+            exact = sum(pred[i] == kind for i in idx)
+            per[kind] = {"n": len(idx), "recall": round(routed / len(idx), 4),
+                         "kind_correct": round(exact / len(idx), 4)}
+    neg = [i for i, k in enumerate(kinds) if k == "none"]
+    fa = sum(pred[i] != "none" for i in neg)
+    pos = [i for i, k in enumerate(kinds) if k != "none"]
+    labels = [*SAFETY_KINDS, "none"]
+    confusion = [[sum(1 for t, p in zip(kinds, pred, strict=True) if t == a and p == b) for b in labels]
+                 for a in labels]
+    return {"summary": {"recall": round(sum(pred[i] != "none" for i in pos) / max(len(pos), 1), 4),
+                        "false_alarm_rate": round(fa / max(len(neg), 1), 4), "false_alarms": fa,
+                        "negatives": len(neg), "disclosures": len(pos)},
+            "per_kind": per, "confusion": {"labels": labels, "matrix": confusion}}
 
 
 def conversation_report(convs: list[Conversation], screen: SafetyScreen) -> dict[str, Any]:

@@ -37,7 +37,6 @@ from .heads import LinearHead
 
 KINDS = SAFETY_KINDS
 HEAD_PATH = ROOT / "evals" / "models" / "safety.json"
-_SENT = re.compile(r"(?<=[.!?;])\s+|\s+(?:but|and then|and now|anyway|also)\s+|\n+", re.I)
 
 
 @dataclass
@@ -46,16 +45,8 @@ class SafetyReading:
 
     kind: str | None
     via: str | None = None  # "model", "context" or "backstop"
-    scores: dict[str, float] = field(default_factory=dict)  # each kind's best probability over the pieces
+    scores: dict[str, float] = field(default_factory=dict)  # the router's and each kind's best probability
     ms: float = 0.0
-
-
-def pieces(text: str) -> list[str]:
-    """The whole message, then its sentences when it has more than one (a disclosure buried in a long
-    message would otherwise be diluted)."""
-    text = " ".join(text.split())
-    parts = [p.strip() for p in _SENT.split(text) if p and len(p.split()) >= 3]
-    return [text, *parts] if len(parts) > 1 else [text]
 
 
 @functools.lru_cache(maxsize=4)

@@ -71,28 +71,6 @@ def train_safety(seed: int = 13) -> dict[str, Any]:
             "kind_thresholds": head.thresholds, "tried": tried}
 
 
-def figures_from_predictions(kinds: list[str], pred: list[str]) -> dict[str, Any]:
-    per: dict[str, Any] = {}
-    for kind in SAFETY_KINDS:
-        idx = [i for i, k in enumerate(kinds) if k == kind]
-        if idx:
-            routed = sum(pred[i] != "none" for i in idx)
-            exact = sum(pred[i] == kind for i in idx)
-            per[kind] = {"n": len(idx), "recall": round(routed / len(idx), 4),
-                         "kind_correct": round(exact / len(idx), 4)}
-    neg = [i for i, k in enumerate(kinds) if k == "none"]
-    fa = sum(pred[i] != "none" for i in neg)
-    pos = [i for i, k in enumerate(kinds) if k != "none"]
-    labels = [*SAFETY_KINDS, "none"]
-    confusion = [[sum(1 for t, p in zip(kinds, pred, strict=True) if t == a and p == b) for b in labels]
-                 for a in labels]
-    return {"summary": {"recall": round(sum(pred[i] != "none" for i in pos) / max(len(pos), 1), 4),
-                        "false_alarm_rate": round(fa / max(len(neg), 1), 4), "false_alarms": fa,
-                        "negatives": len(neg), "disclosures": len(pos)},
-            "per_kind": per, "confusion": {"labels": labels, "matrix": confusion},
-            "missed": [], "false_alarm_rows": []}
-
-
 # -- the behaviour coder ------------------------------------------------------------------------------
 def _coder_predict(groups: list[list[str]], vectors: np.ndarray, head: Any, scale: float,
                    kept: tuple[str, ...]) -> list[str]:
@@ -143,7 +121,6 @@ def train_coder(seed: int = 13) -> dict[str, Any]:
     keep only the rules that are >= 95% precise there, choose C and the hand-feature weight on dev."""
     from . import coder
     from .data import CODER_DIR, coder_rows
-    from .encoder import embed
 
     train, dev = coder_rows("train"), coder_rows("dev")
     texts, y = [r.text for r in train], [r.fine for r in train]
@@ -155,9 +132,9 @@ def train_coder(seed: int = 13) -> dict[str, Any]:
         precision[name] = {"code": coder.FINE[fine], "n": len(hits),
                            "precision": round(agree / len(hits), 4) if hits else None}
     kept = tuple(n for n, v in precision.items() if v["n"] >= 10 and (v["precision"] or 0) >= 0.95)
-    X = embed(texts)
+    X = coder._embed(texts)
     dev_groups = _sentences([r.text for r in dev])
-    dev_vectors = embed([s for g in dev_groups for s in g])
+    dev_vectors = coder._embed([s for g in dev_groups for s in g])
     dev_truth = [r.fine for r in dev]
     tried, best = [], None
     for C in (1.0, 3.0, 10.0):
