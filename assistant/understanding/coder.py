@@ -99,13 +99,25 @@ _HAND = {  # name -> predicate on the normalised sentence; the order is the mode
 }
 
 
+_QUOTED = re.compile(r"“[^”]{1,160}”|\"[^\"]{1,160}\"")
+
+
+def unquote(sentence: str) -> str:
+    """Quoted words (a page title, reported speech) are not the speaker's own act: they are coded as "…".
+
+    >>> unquote('The handbook covers this in “Why coach instead of tell”.')
+    'The handbook covers this in “…”.'
+    """
+    return _QUOTED.sub("“…”", sentence)
+
+
 def normalise(sentence: str) -> str:
-    """The sentence without transcript fillers, stutters and leading discourse markers.
+    """The sentence without quoted words, transcript fillers, stutters and leading discourse markers.
 
     >>> normalise("So, um, what, what's been happening since we met")
     "what's been happening since we met"
     """
-    s = " ".join(sentence.split())
+    s = " ".join(unquote(sentence).split())
     s = _STUTTER.sub("", _FILLER.sub("", s)).strip(" ,—–-")
     return s if _OTHER.match(s) else _LEAD.sub("", s)
 
@@ -206,7 +218,7 @@ def load_model(path: Path = MODEL_PATH) -> dict[str, Any] | None:
 def _embed(texts: list[str]) -> np.ndarray:
     from assistant.understanding.encoder import embed  # absolute import for `-m doctest`
 
-    return embed(texts)
+    return embed([unquote(t) for t in texts])
 
 
 def design(sentences: list[str], vectors: np.ndarray, scale: float) -> np.ndarray:
