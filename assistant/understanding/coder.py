@@ -148,13 +148,17 @@ _INVITE = re.compile(r"^(could|can|would|will) you (please )?(tell|share|say|des
                      r"(share|sharing|tell|telling|talk|talking|say|saying|describe|explore|exploring)", re.I)
 
 
+_SUGGEST = re.compile(r"why (don't|do not|not)\b", re.I)  # "Why don't you ask her?" suggests, it does not ask
+
+
 _RULES: tuple[tuple[str, str, Any], ...] = (  # (name, fine code, predicate on the normalised sentence), first wins
     ("filler", "other", lambda s: not s or _OTHER.match(s)),
     ("advice_marker", "advice", lambda s: _ADVICE.search(s) and not _asks(s)),
     ("permission", "permission", _PERMISSION.match),
     ("tag_or_scale", "closed_question", lambda s: _TAG.search(s) or re.match(r"on a scale of", s, re.I)),
     ("open_imperative", "open_question", _OPEN_IMPERATIVE.match),
-    ("wh_question", "open_question", lambda s: _is_question(s) and _WH_START.match(s) and not _WH_FACT.match(s)),
+    ("wh_question", "open_question", lambda s: _is_question(s) and _WH_START.match(s) and not _WH_FACT.match(s)
+     and not _SUGGEST.match(s)),
     ("aux_question", "closed_question", lambda s: _is_question(s) and _AUX_START.match(s) and not _INVITE.match(s)),
 )
 
@@ -172,8 +176,8 @@ def rule_names() -> list[str]:
 def rule_code(sentence: str) -> str | None:
     """The contract code when a rule the stored model keeps decides the sentence, else None.
 
-    >>> rule_code("Why don't you ask for a trial period?"), rule_code("It sounds hard.")
-    ('advice', None)
+    >>> rule_code("Why don't you ask for a trial period?"), rule_code("What would help?")
+    (None, 'open_question')
     """
     model = load_model()
     hit = _rule(sentence, tuple(model["rules"]) if model else None)
