@@ -239,7 +239,7 @@ class Rehearsal:
             state["earned"] = int(state["earned"]) + len(moves.good)
         meta = {"codes": moves.codes, "moves": moves.moves, "tension": tension}
         self.store.add_turn(sid, "user", text, meta)  # stored before generating: nothing is lost
-        kind = self._real_disclosure(text)
+        kind = self._real_disclosure(text, dismissive=moves.dismissive)
         if kind:  # the manager's own disclosure outranks the scene; lines of the scene do not pause it
             reply = referral(kind, self.settings.resources) + " The rehearsal is paused; it will be here when you come back."
             self.store.add_turn(sid, "assistant", reply, {"safety": kind, "tension": state["tension"]})
@@ -262,12 +262,13 @@ class Rehearsal:
                 "citations": [], "safety": None, "band": band, "moves": moves.moves, "voice": voice,
                 "name": persona.name}
 
-    def _real_disclosure(self, text: str) -> str | None:
+    def _real_disclosure(self, text: str, dismissive: bool) -> str | None:
         if self._screen is None:
             from .understanding.safety import SafetyScreen
 
             self._screen = SafetyScreen()
-        return real_disclosure(self._screen.read(text).kind, text)
+        reading = self._screen.read(text)
+        return real_disclosure(reading.kind, text, scene_move=dismissive, explicit=reading.via == "backstop")
 
     # -- steps of a turn ------------------------------------------------------------------------
     def _open(self, persona_id: str | None, difficulty: str,

@@ -1,7 +1,7 @@
 """Benchmarks for the targets in the issues. Prints figures; asserts nothing (tests stay deterministic).
 
     .venv/bin/python bench/run.py            # all
-    .venv/bin/python bench/run.py ask index  # some
+    .venv/bin/python bench/run.py ask index  # some (index, safety, ask, serve)
 
 Uses a temporary data folder so the developer's transcripts and index are untouched.
 """
@@ -90,6 +90,24 @@ def bench_ask() -> None:
               f"time to first token median {statistics.median(firsts):.2f} s")
 
 
+def bench_safety() -> None:
+    """The safety screen on one message, warm, as a turn sees it (the message's embedding not yet cached)."""
+    from assistant.embeddings import _embed_one
+    from assistant.understanding.safety import SafetyScreen
+
+    screen = SafetyScreen()
+    screen.read("warm up")
+    for label, previous in (("alone", None), ("with the previous message", MESSAGES[0])):
+        times = []
+        for _ in range(5):
+            for m in MESSAGES:
+                _embed_one.cache_clear()
+                t = time.perf_counter()
+                screen.read(m, previous)
+                times.append((time.perf_counter() - t) * 1000)
+        print(f"safety screen ({label}, warm): p50 {statistics.median(times):.1f} ms, p95 {pct(times, 0.95):.1f} ms")
+
+
 def bench_serve() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -125,6 +143,6 @@ def bench_serve() -> None:
 
 
 if __name__ == "__main__":
-    chosen = sys.argv[1:] or ["index", "ask", "serve"]
+    chosen = sys.argv[1:] or ["index", "safety", "ask", "serve"]
     for name in chosen:
         globals()[f"bench_{name}"]()

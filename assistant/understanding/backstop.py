@@ -25,7 +25,10 @@ _RULES: dict[str, re.Pattern[str]] = {
         r"overdose|how many .{0,20}pills|tired of (being alive|living)|no reason to (live|keep living|stay alive)|"
         r"(quickest|easiest|painless|fastest|best) way to (die|end it|go)|"
         r"(not|never) (to )?wake up (again|tomorrow)|(goodbye|farewell|suicide) (note|letter)s?|"
-        r"(don'?t|do not|not) (plan|expect|intend) to (still )?be alive|won'?t (still )?be alive)",
+        r"(don'?t|do not|not) (plan|expect|intend) to (still )?be alive|won'?t (still )?be alive|ways to die|"
+        r"(tired|sick) of existing|(wouldn'?t mind|hope i don'?t|rather not|prefer not to) (not )?wak(e|ing) up|"
+        r"(lethal|fatal|deadly) (dose|amount)|how (many|much) .{0,25}(is|are|would be) (too (many|much)|lethal|fatal|"
+        r"deadly)|exit from (earth|this world|life))",
         re.I),
     "harassment": re.compile(
         r"\b(sexually harass\w*|(touch|touches|touched|grop\w*) (me|my|her)\b(?! base)|"
@@ -41,7 +44,11 @@ _RULES = {kind: re.compile(rule.pattern + r"(?!\w)", rule.flags) for kind, rule 
 
 # Everyday workplace idiom that looks alarming but is not a disclosure.
 _HARMLESS = re.compile(
-    r"\b(killing me|kill for|dying to|killed it|touch base|shoot (me )?(an|a quick) (email|message|note))", re.I)
+    r"\b(killing me|kill for|dying to|killed it|touch base|shoot (me )?(an|a quick) (email|message|note)|"
+    r"suicide mission|career suicide|political suicide|"
+    # the subject of someone's work, not their state: "suicide prevention research", "self-harm content"
+    r"(suicide|self[- ]harm)( and self[- ]harm| and suicide)?,? (prevention|content|queues?|classifiers?|detection|"
+    r"research|awareness|hotline|helpline|app|policy|training|posts?|data))", re.I)
 
 
 def backstop_kind(text: str) -> str | None:

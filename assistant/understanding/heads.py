@@ -1,4 +1,5 @@
-"""Linear heads over the shared embedding: multinomial logistic regression stored as plain JSON.
+"""Heads over the shared embedding: multinomial logistic regression, or the same with one hidden ReLU
+layer, stored as plain JSON.
 
 >>> head = LinearHead("demo", ["a", "b"], np.zeros((2, 2)), np.array([0.0, 1.0]))
 >>> head.proba(np.zeros((1, 2))).round(3).tolist()
@@ -34,9 +35,13 @@ class LinearHead:
         self.thresholds = dict(thresholds or {})
         self.meta = dict(meta or {})
         self.router: Router | None = None  # the safety signal's binary router, stored in the same file
+        self.hidden: tuple[np.ndarray, np.ndarray] | None = None  # (weights, biases) of a ReLU layer, if any
 
     def proba(self, X: np.ndarray) -> np.ndarray:
-        z = np.atleast_2d(X) @ self.W + self.b
+        X = np.atleast_2d(X)
+        if self.hidden is not None:
+            X = np.maximum(X @ self.hidden[0] + self.hidden[1], 0.0)
+        z = X @ self.W + self.b
         if len(self.classes) == 2 and z.shape[1] == 1:  # a binary sklearn model has one column
             z = np.hstack([np.zeros_like(z), z])
         z -= z.max(axis=1, keepdims=True)
@@ -49,6 +54,8 @@ class LinearHead:
                 "thresholds": self.thresholds, "meta": self.meta}
         if self.router is not None:
             spec["router"] = self.router.to_spec()
+        if self.hidden is not None:
+            spec["hidden"] = {"coef": np.round(self.hidden[0], 6).tolist(), "intercept": np.round(self.hidden[1], 6).tolist()}
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(spec, separators=(",", ":")) + "\n", encoding="utf-8")
@@ -73,6 +80,11 @@ class LinearHead:
             raise HeadFileError(f"{path}: field 'coef' has {coef.shape[0]} rows for {len(spec['intercept'])} intercepts")
         head = cls(spec["name"], spec["classes"], coef, np.asarray(spec["intercept"]),
                    spec.get("thresholds"), spec.get("meta"))
+        if "hidden" in spec:
+            try:
+                head.hidden = (np.asarray(spec["hidden"]["coef"]), np.asarray(spec["hidden"]["intercept"]))
+            except KeyError as exc:
+                raise HeadFileError(f"{path}: field 'hidden' lacks {exc}") from None
         if "router" in spec:
             try:
                 head.router = Router.from_spec(spec["router"])
@@ -91,6 +103,21 @@ def fit(name: str, X: np.ndarray, y: list[str], C: float = 1.0, weights: np.ndar
         clf = LogisticRegression(C=C, class_weight=class_weight, max_iter=5000)
         clf.fit(X, y, sample_weight=weights)
     return LinearHead(name, clf.classes_.tolist(), clf.coef_, clf.intercept_, meta={"C": C})
+
+
+def fit_mlp(name: str, X: np.ndarray, y: list[str], hidden: int = 256, alpha: float = 0.01, seed: int = 13) -> LinearHead:
+    """One hidden ReLU layer (scikit-learn's MLPClassifier, softmax output), as a ``LinearHead``."""
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        clf = MLPClassifier((hidden,), alpha=alpha, max_iter=300, random_state=seed).fit(X, y)
+    if len(clf.classes_) < 3:
+        raise ValueError("fit_mlp needs three or more classes (a binary MLP has a logistic output)")
+    head = LinearHead(name, clf.classes_.tolist(), clf.coefs_[1].T, clf.intercepts_[1],
+                      meta={"hidden": hidden, "alpha": alpha})
+    head.hidden = (clf.coefs_[0], clf.intercepts_[0])
+    return head
 
 
 class LexicalFeatures:

@@ -8,10 +8,11 @@ disclosures get a referral, not coaching.
 True
 
 How it decides (``evals/models/safety.json``, trained by ``coach understand train safety`` on
-``evals/understanding/safety/``): a binary router (logistic regression over TF-IDF character and word
-n-grams plus the shared MiniLM embedding) says whether the message is a disclosure; a multinomial head
-over the embedding names the kind, and on its own routes a kind whose probability passes a strict
-per-kind threshold. Both thresholds are chosen on the dev split. The message is read alone and joined to
+``evals/understanding/safety/``): a kind head (one hidden layer over the shared MiniLM embedding) gives
+each kind's probability, and a binary router (logistic regression over TF-IDF character and word n-grams
+plus the embedding) the probability of any disclosure. The message is routed when the mean of the
+router's probability and the kind head's "not ordinary" probability reaches a threshold chosen on the
+dev split; the kind head names the kind. The message is read alone and joined to
 the coachee's previous message, so a disclosure spread over two turns is caught. ``backstop.py`` adds a
 few explicit phrases the model must never miss.
 
@@ -66,13 +67,17 @@ class SafetyScreen:
         return _head(self.head_path)
 
     def scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(route probability per text, kind probabilities per text and class in ``head.classes``)."""
+        """(route score per text, kind probabilities per text and class in ``head.classes``). The route
+        score is the mean of the router's probability and the kind head's probability of any disclosure:
+        two views (n-grams plus embedding, and a non-linear head over the embedding) that err differently."""
         from .encoder import embed
 
         vectors = embed(texts)
         head = self.head
-        route = head.router.proba(texts, vectors) if head.router else 1 - head.proba(vectors)[:, head.classes.index("none")]
-        return route, head.proba(vectors)
+        probs = head.proba(vectors)
+        unsafe = 1 - probs[:, head.classes.index("none")]
+        route = (head.router.proba(texts, vectors) + unsafe) / 2 if head.router else unsafe
+        return route, probs
 
     def read(self, text: str, previous: str | None = None) -> SafetyReading:
         started = time.perf_counter()
@@ -88,8 +93,7 @@ class SafetyScreen:
         kind, via = None, None
         threshold = head.router.threshold if head.router else 0.5
         for i, name in enumerate(("model", "context")[: len(texts)]):
-            strict = [k for k, c in zip(KINDS, cols, strict=True) if probs[i, c] >= head.thresholds.get(k, 1.01)]
-            if route[i] >= threshold or strict:
+            if route[i] >= threshold:
                 kind, via = KINDS[int(np.argmax(probs[i, cols]))], name
                 break
         if kind is None and rule:
@@ -112,23 +116,31 @@ _SECOND_PERSON = re.compile(r"\b(you|your|you're|yours|yourself|you've|you'll|yo
 _FIRST_PERSON = re.compile(r"\b(i|me|my|i'm|i've|i'll|i'd|myself|mine)\b", re.I)
 
 
-def real_disclosure(kind: str | None, text: str) -> str | None:
+def real_disclosure(kind: str | None, text: str, scene_move: bool = False, explicit: bool = False) -> str | None:
     """In a rehearsal, whether a flagged manager message is the manager's own disclosure (pause the scene)
     rather than a line of the scene.
 
-    A crisis always pauses (a real person's distress outranks any scene). Another kind pauses when the
-    manager steps out of the scene in words ("out of character", "in real life") or speaks about
-    themselves without addressing the employee: "my director keeps touching me" is the manager's own;
-    "has anyone been making comments about you?" is a line of the scene.
+    It pauses when the wording is explicit (the backstop fired) or the manager steps out of the scene in
+    words ("out of character", "in real life"). A line the scene engine recognises as a move on the
+    employee (``scene_move``: a dismissal such as "that's not my problem") is the scene. Otherwise a crisis
+    always pauses (a real person's distress outranks any scene), and another kind pauses when the manager
+    speaks about themselves without addressing the employee: "my director keeps touching me" is the
+    manager's own; "has anyone been making comments about you?" is a line of the scene.
 
     >>> real_disclosure("harassment", "Has anyone on the team been making comments about you?") is None
     True
     >>> real_disclosure("harassment", "Sorry, out of character: my own director keeps groping me.")
     'harassment'
+    >>> real_disclosure("crisis", "That's not my problem.", scene_move=True) is None
+    True
     """
     if kind is None:
         return None
-    if kind == "crisis" or _OUT_OF_SCENE.search(text):
+    if explicit or _OUT_OF_SCENE.search(text):
+        return kind
+    if scene_move:
+        return None
+    if kind == "crisis":
         return kind
     talks_to_employee = bool(_SECOND_PERSON.search(text.replace("\u2019", "'")))
     return kind if _FIRST_PERSON.search(text) and not talks_to_employee else None

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..config import ROOT
-from .data import SAFETY_DIR, SAFETY_KINDS, SafetyRow, file_sha, read_rows
+from .data import SAFETY_DIR, SafetyRow, file_sha, read_rows
 from .heads import fit
 from .safety import HEAD_PATH, _head
 
@@ -26,18 +26,20 @@ def safety_rows(split: str) -> list[SafetyRow]:
 
 
 def train_safety(seed: int = 13) -> dict[str, Any]:
-    """Fit the kind head and the router on train; choose the router's C and both thresholds on dev."""
+    """Fit the kind head and the router on train; choose the router's settings and the threshold on dev."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
     from .encoder import embed
-    from .heads import LexicalFeatures, Router
+    from .heads import LexicalFeatures, Router, fit_mlp
 
     train, dev = safety_rows("train"), safety_rows("dev")
     texts, labels = [r.text for r in train], [r.kind for r in train]
-    X, Xd = embed(texts), embed([r.text for r in dev])
+    dev_texts = [r.text for r in dev]
+    X, Xd = embed(texts), embed(dev_texts)
     dev_kinds = np.asarray([r.kind for r in dev])
-    head = fit("safety", X, labels, C=1.0)
+    head = fit_mlp("safety", X, labels, seed=seed)
+    unsafe = 1 - head.proba(Xd)[:, head.classes.index("none")]
     lexical = LexicalFeatures.fit(texts)
     y = np.asarray([k != "none" for k in labels])
     tried, best = [], None
@@ -47,8 +49,8 @@ def train_safety(seed: int = 13) -> dict[str, Any]:
             with threadpool_limits(1):
                 clf = LogisticRegression(C=C, class_weight="balanced", max_iter=5000).fit(router.design(texts, X), y)
             router.coef, router.intercept = clf.coef_.ravel(), float(clf.intercept_[0])
-            p = router.proba([r.text for r in dev], Xd)
-            neg, pos = p[dev_kinds == "none"], p[dev_kinds != "none"]
+            route = (router.proba(dev_texts, Xd) + unsafe) / 2  # as SafetyScreen.scores combines them
+            neg, pos = route[dev_kinds == "none"], route[dev_kinds != "none"]
             router.threshold = round(float(np.quantile(neg, 1 - FALSE_ALARM_BUDGET)) + 1e-4, 4)
             recall = float((pos >= router.threshold).mean())
             tried.append({"C": C, "emb_scale": scale, "threshold": router.threshold, "dev_recall": round(recall, 4)})
@@ -56,19 +58,13 @@ def train_safety(seed: int = 13) -> dict[str, Any]:
                 best = (recall, router)
     assert best is not None
     head.router = best[1]
-    # a kind also routes on its own when its probability is above every ordinary dev message's
-    probs = head.proba(Xd)
-    for kind in SAFETY_KINDS:
-        col = head.classes.index(kind)
-        head.thresholds[kind] = round(max(0.95, float(probs[dev_kinds == "none", col].max()) + 0.02), 4)
     head.meta.update({"seed": seed, "n_train": len(train), "n_dev": len(dev),
                       "data_sha256": file_sha(SAFETY_DIR / "train.jsonl", SAFETY_DIR / "dev.jsonl"),
                       "false_alarm_budget": FALSE_ALARM_BUDGET, "tried": tried})
     head.save(HEAD_PATH)
     _head.cache_clear()
     return {"path": str(HEAD_PATH.relative_to(ROOT)),
-            "router": {"threshold": head.router.threshold, "dev_recall": round(best[0], 4)},
-            "kind_thresholds": head.thresholds, "tried": tried}
+            "router": {"threshold": head.router.threshold, "dev_recall": round(best[0], 4)}, "tried": tried}
 
 
 # -- the behaviour coder ------------------------------------------------------------------------------
