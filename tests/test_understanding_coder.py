@@ -29,7 +29,7 @@ from assistant.understanding.coder import (
 )
 
 # docs/coder.md: the committed model's figures on each held-out set (checked, so a worse retrain fails)
-DOC = {"mibot_test": 0.771, "own_test": 0.886, "external": 0.907}
+DOC = {"mibot_test": 0.772, "own_test": 0.891, "external": 0.907}
 TOLERANCE = 0.02
 
 

@@ -75,8 +75,7 @@ def _coder_predict(groups: list[list[str]], vectors: np.ndarray, head: Any, scal
 
     flat = [s for g in groups for s in g]
     rule = [(coder._rule(s, kept) or ("", None))[1] for s in flat]
-    probs = head.proba(coder.design(flat, vectors, scale))
-    fines = [r or head.classes[int(p.argmax())] for r, p in zip(rule, probs, strict=True)]
+    fines = coder.resolve(rule, head.proba(coder.design(flat, vectors, scale)), head.classes)
     out, i = [], 0
     for g in groups:
         out.append(coder._main(fines[i:i + len(g)]))
@@ -124,8 +123,9 @@ def train_coder(seed: int = 13) -> dict[str, Any]:
     precision: dict[str, dict[str, Any]] = {}
     for name, fine, _ in coder._RULES:
         hits = [f for t, f in single if (coder._rule(t, (name,)) or ("", ""))[0] == name]
-        agree = sum(coder.FINE[f] == coder.FINE[fine] for f in hits)
-        precision[name] = {"code": coder.FINE[fine], "n": len(hits),
+        code = coder.FINE.get(fine, fine)
+        agree = sum(coder.FINE[f] == code for f in hits)
+        precision[name] = {"code": code, "n": len(hits),
                            "precision": round(agree / len(hits), 4) if hits else None}
     kept = tuple(n for n, v in precision.items() if v["n"] >= 10 and (v["precision"] or 0) >= 0.95)
     X = coder._embed(texts)
