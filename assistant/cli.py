@@ -36,19 +36,44 @@ def _out(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def _stdin_json_lines(key: str) -> list[dict[str, Any]]:
-    rows = []
+def _stdin_json_lines(key: str) -> list[dict[str, Any] | str]:
+    """Each non-blank stdin line: its JSON object, or a one-line error in its place (a bad line never stops
+    the batch)."""
+    rows: list[dict[str, Any] | str] = []
     for n, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
-            raise InputError(f"stdin line {n} is not JSON: {line.strip()[:60]}") from None
+            rows.append(f"stdin line {n} is not JSON: {line.strip()[:60]}")
+            continue
         if not isinstance(row, dict) or not isinstance(row.get(key), str):
-            raise InputError(f"stdin line {n} needs a string field {key!r}")
-        rows.append(row)
+            rows.append(f"stdin line {n} needs a string field {key!r}")
+        elif not row[key].strip():
+            rows.append(f"stdin line {n}: {key!r} is empty")
+        else:
+            rows.append(row)
     return rows
+
+
+def _batch(key: str, answer: Any) -> None:
+    """Answer every stdin line in order, one JSON line out per line in; a line that cannot be answered gets
+    ``{"error": ...}`` in its place, and the exit code is non-zero when any line failed."""
+    rows = _stdin_json_lines(key)
+    failed = 0
+    for row in rows:
+        if isinstance(row, str):
+            failed += 1
+            _out({"error": row})
+            continue
+        try:
+            _out(answer(row))
+        except CoachError as exc:
+            failed += 1
+            _out({"error": str(exc), key: row[key]})
+    if failed:
+        raise InputError(f"{failed} of {len(rows)} input lines failed (see their error objects)")
 
 
 def _settings(backend: str | None = None):
@@ -113,11 +138,7 @@ def ask(
             typer.echo(f"[session {result['session']}" + (f", stage {result['stage']}" if result.get("stage") else "")
                        + "]", err=True)
         return
-    for row in _stdin_json_lines("text"):  # batch: one JSON line out per line in, models loaded once
-        try:
-            _out(run(row["text"], row.get("session") or session))
-        except CoachError as exc:
-            _out({"error": str(exc), "text": row["text"]})
+    _batch("text", lambda row: run(row["text"], row.get("session") or session))  # models loaded once
 
 
 @app.command()
@@ -146,8 +167,7 @@ def retrieve(
             for h in hits:
                 typer.echo(f"{h.score:.3f}  {h.source}  [{', '.join(h.topics)}]  {h.heading}")
         return
-    for row in _stdin_json_lines("query"):
-        _out([h.contract() for h in idx.search(row["query"], k=k, kind=kind, mode=mode)])
+    _batch("query", lambda row: [h.contract() for h in idx.search(row["query"], k=k, kind=kind, mode=mode)])
 
 
 @code_app.callback(invoke_without_command=True)
@@ -158,11 +178,22 @@ def code(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> N
     from .understanding.coder import code_details
 
     rows = _stdin_json_lines("text")
-    for row, detail in zip(rows, code_details([r["text"] for r in rows]), strict=True):
+    good = [r for r in rows if isinstance(r, dict)]
+    details = iter(code_details([r["text"] for r in good]))  # every sentence of every line in one batch
+    for row in rows:
+        if isinstance(row, str):
+            if as_json:
+                _out({"error": row})
+            else:
+                typer.echo(f"error: {row}", err=True)
+            continue
+        detail = next(details)
         if as_json:  # contract: text and code; extra: the fine code and every sentence's codes
             _out({"text": row["text"], **detail})
         else:
             typer.echo(f"{detail['code']:16} {row['text']}")
+    if len(good) < len(rows):
+        raise InputError(f"{len(rows) - len(good)} of {len(rows)} input lines failed (see their error objects)")
 
 
 @code_app.command("train")

@@ -189,11 +189,23 @@ def test_ask_errors_are_one_line_and_keep_the_store(seeded: list, args: list[str
     assert snapshot() == seeded
 
 
-def test_malformed_stdin_line_in_batch(seeded: list) -> None:
-    stdin = json.dumps({"text": "I feel stuck"}) + "\n{not json\n"
-    line = assert_one_error_line(coach("ask", "--json", "--dry-run", stdin=stdin))
-    assert "line 2" in line
-    assert snapshot() == seeded
+@pytest.mark.parametrize(("command", "key"), [(["ask", "--json", "--dry-run"], "text"), (["retrieve", "--json"], "query"),
+                                            (["code", "--json"], "text")])
+def test_a_bad_batch_line_gets_an_error_in_its_place_and_the_rest_are_answered(command: list[str], key: str) -> None:
+    """BRIEF: a line that cannot be answered gets {"error": str} in its place; the others are still
+    answered, in order; the exit code is non-zero; stderr is one line."""
+    good = {"ask": "I feel stuck", "retrieve": "stay interview", "code": "What matters most to you?"}[command[0]]
+    stdin = "\n".join([json.dumps({key: good}), "{not json", json.dumps({key: 5}), json.dumps({key: "  "}),
+                        json.dumps({key: good + " today"})]) + "\n"
+    proc = coach(*command, stdin=stdin)
+    assert_one_error_line(proc)
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(out) == 5
+    assert [("error" in r) if isinstance(r, dict) else False for r in out] == [False, True, True, True, False]
+    assert "line 2" in out[1]["error"] and "line 3" in out[2]["error"]
+    if command[0] == "ask":
+        assert_contract(out[0])
+        assert_contract(out[4])
 
 
 # -- personas and code -----------------------------------------------------------------------------
