@@ -9,10 +9,7 @@ measured here and never tuned on. This module trains nothing (``train.py`` does)
 
 from __future__ import annotations
 
-import time
 from typing import Any
-
-import numpy as np
 
 from .data import SAFETY_DIR, SAFETY_KINDS, Conversation, SafetyRow, read_rows
 from .safety import SafetyScreen
@@ -38,14 +35,6 @@ def safety_report(split: str = "blind", screen: SafetyScreen | None = None) -> d
     conv_path = SAFETY_DIR / f"{split}_conversations.jsonl"
     if conv_path.exists():
         fig["conversations"] = conversation_report(read_rows(conv_path, Conversation), screen)
-    # warm latency: one short message, as a turn sees it (the model is loaded above)
-    times = []
-    for text in ("I keep thinking about whether to go for the staff role", "my lead takes credit for my work"):
-        for _ in range(10):
-            started = time.perf_counter()
-            screen.read(f"{text} {len(times)}")
-            times.append((time.perf_counter() - started) * 1000)
-    fig["latency_ms_p50"] = round(float(np.median(times)), 2)
     return fig
 
 
@@ -117,8 +106,7 @@ def text_report(figures: dict[str, Any]) -> str:
         f = figures["safety"]
         s = f["summary"]
         lines.append(f"safety ({f['split']}): recall {s['recall']:.3f} on {s['disclosures']} disclosures; "
-                     f"false alarms {s['false_alarms']}/{s['negatives']} ({s['false_alarm_rate']:.3f}); "
-                     f"p50 {f['latency_ms_p50']} ms warm")
+                     f"false alarms {s['false_alarms']}/{s['negatives']} ({s['false_alarm_rate']:.3f})")
         for kind, k in f["per_kind"].items():
             lines.append(f"  {kind:15} n={k['n']:4}  recall {k['recall']:.3f}  kind correct {k['kind_correct']:.3f}")
         if "conversations" in f:
