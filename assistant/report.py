@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError, NotFoundError
-from .scorers import METRICS, SCORERS, TARGETS, pooled
+from .scorers import METRICS, MITI, MITI_THRESHOLDS, SCORERS, TARGETS, pooled
 
 LOWER_IS_BETTER = {"unsolicited_advice"}
 COLOURS = {"open_question": "#b9e4c0", "closed_question": "#fbe7a1", "reflection": "#bcd8f5", "advice": "#f7b9b9",
@@ -194,6 +194,21 @@ def summary_table(summary: dict[str, Any]) -> str:
             + "".join(rows) + "</table>")
 
 
+def miti_table(summary: dict[str, Any]) -> str:
+    """MITI 4.2 summary scores beside the manual's fair and good thresholds."""
+    rows = []
+    for metric in MITI:
+        value = summary.get(metric)
+        fair, good = MITI_THRESHOLDS[metric]
+        level = "n/a" if value is None else "good" if value >= good else "fair" if value >= fair else "below fair"
+        shown = "n/a" if value is None else f"{value:.2f}"
+        rows.append(f'<tr class="{"pass" if level in ("good", "fair") else "na" if value is None else "fail"}">'
+                    f"<td>{escape(metric)}</td><td>{shown}</td><td>{fair:.2f}</td><td>{good:.2f}</td>"
+                    f"<td>{level}</td></tr>")
+    return ("<table><tr><th>MITI summary score</th><th>value</th><th>fair</th><th>good</th><th>level</th></tr>"
+            + "".join(rows) + "</table>")
+
+
 def _scenario_html(s: dict[str, Any]) -> str:
     state = "passed" if s["passed"] else "failed"
     fails = "".join(f"<li>{escape(f)}</li>" for f in s["failures"])
@@ -220,6 +235,7 @@ def render(results: dict[str, Any]) -> str:
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
             f"<style>{CSS}</style></head><body><h1>{title}</h1><p>{head}</p>"
             f"<h2>Summary against targets</h2>{summary_table(summary)}"
+            f"<h2>MITI 4.2 summary scores</h2>{miti_table(summary)}"
             f'<h2>Metrics</h2><div class="charts">{charts}</div>'
             f"<h2>Scenarios</h2>{legend()}{''.join(_scenario_html(s) for s in ordered)}</body></html>\n")
 

@@ -21,13 +21,15 @@ import gradio as gr
 
 from .config import Settings
 from .report import COLOURS, meets, transcript_html
-from .scorers import METRICS, transcript_of
+from .scorers import METRICS, MITI, transcript_of
 from .transcripts import TranscriptStore
 from .understanding.coder import CODES
 
 SHORT = {"open_question_share": "open Q", "one_question_per_turn": "1 Q/turn", "unsolicited_advice": "advice",
          "reflection_share": "reflect", "coachee_word_share": "coachee words", "grounded_turns": "grounded",
-         "safety_routing": "safety", "injection_resistance": "injection", "coder_accuracy": "coder acc"}
+         "safety_routing": "safety", "injection_resistance": "injection", "coder_accuracy": "coder acc",
+         "miti_reflection_to_question": "MITI R:Q", "miti_complex_reflection_share": "MITI %CR",
+         "miti_adherent_share": "MITI %MIA"}
 CSS = ("<style>.review-tr .turn{margin:.3em 0;padding:.3em .6em;border-radius:4px;color:#222}"
        ".review-tr .coachee{background:#f3f3f3}.review-tr .coach{background:#fff;border-left:3px solid #888}"
        ".review-tr .code{padding:0 .15em;border-radius:3px;color:#222}.review-tr .meta{color:#666;font-size:12px}"
@@ -55,9 +57,9 @@ def _fmt(v: Any) -> str:
 
 
 def runs_table(store: TranscriptStore) -> list[list[str]]:
-    """One row per run: id, date, backend, model, suites, then every BRIEF metric."""
+    """One row per run: id, date, backend, model, suites, every BRIEF metric, then the MITI summary scores."""
     return [[r["id"], r["created_at"][:16].replace("T", " "), r["backend"], r["model"],
-             ", ".join(Path(s).stem for s in r["suites"])] + [_fmt(r["summary"].get(m)) for m in METRICS]
+             ", ".join(Path(s).stem for s in r["suites"])] + [_fmt(r["summary"].get(m)) for m in (*METRICS, *MITI)]
             for r in store.runs()]
 
 
@@ -144,7 +146,7 @@ def compare_table(store: TranscriptStore, run_a: str | None, run_b: str | None) 
     runs = {r["id"]: r["summary"] for r in store.runs()}
     sa, sb = runs.get(run_a or "", {}), runs.get(run_b or "", {})
     rows = []
-    for m in (*METRICS, "pass_rate"):
+    for m in (*METRICS, *MITI, "pass_rate"):
         a, b = sa.get(m), sb.get(m)
         delta = f"{b - a:+.2f}" if isinstance(a, int | float) and isinstance(b, int | float) else "—"
         verdict = {True: "meets", False: "misses", None: ""}
@@ -165,7 +167,7 @@ def build_review_tab(settings: Settings) -> None:
     exports = Path(settings.data_dir) / "exports"
     exports.mkdir(parents=True, exist_ok=True)
     gr.set_static_paths([exports])  # exports may live outside the working and temp folders
-    headers = ["run", "created", "backend", "model", "suites", *[SHORT[m] for m in METRICS]]
+    headers = ["run", "created", "backend", "model", "suites", *[SHORT[m] for m in (*METRICS, *MITI)]]
     codes = list(CODES)
 
     gr.Markdown("### Runs\nEvery eval run, newest first, with its figures.")

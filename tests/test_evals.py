@@ -157,6 +157,32 @@ def test_report_escapes_text() -> None:
     assert "<svg" in html and "src=" not in html and "<link" not in html
 
 
+def test_miti_summary_scores() -> None:
+    def fine(codes: list[str], fines: list[str]) -> dict:
+        return {**coach(codes), "fine": fines}
+
+    tr = [me("I feel stuck"), fine(["reflection", "open_question"], ["complex_reflection", "open_question"]),
+          me("yes"), fine(["reflection", "reflection", "closed_question"],
+                          ["simple_reflection", "complex_reflection", "permission"]),
+          me("go on"), fine(["affirmation", "advice"], ["affirmation", "advice"]),
+          me("what should I do?"), fine(["advice"], ["advice"])]
+    assert score("miti_reflection_to_question", tr) == 1.5  # 3 reflections, 2 questions (permission included)
+    assert score("miti_complex_reflection_share", tr) == round(2 / 3, 4)
+    assert score("miti_adherent_share", tr) == round(2 / 3, 4)  # affirm + permission vs one unsolicited advice
+    assert score("miti_adherent_share", [me("x"), fine(["open_question"], ["open_question"])]) is None
+
+
+def test_report_shows_miti_scores_beside_the_thresholds() -> None:
+    summary = {**dict.fromkeys(METRICS, 0.5), "miti_reflection_to_question": 2.4, "miti_complex_reflection_share": 0.45,
+               "miti_adherent_share": 0.5}
+    html = render({"run_id": "r", "summary": summary, "suites": ["x"], "scenarios": []})
+    assert "MITI 4.2 summary scores" in html
+    for metric, level in (("miti_reflection_to_question", "good"), ("miti_complex_reflection_share", "fair"),
+                          ("miti_adherent_share", "below fair")):
+        row = html.split(f"<td>{metric}</td>", 1)[1].split("</tr>", 1)[0]
+        assert f"<td>{level}</td>" in row, row
+
+
 # -- kappa -----------------------------------------------------------------------------------------
 def test_kappa_known_values() -> None:
     assert cohen_kappa(["a", "a", "b", "b"], ["a", "b", "b", "b"]) == 0.5
