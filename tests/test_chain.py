@@ -28,7 +28,7 @@ def _rows(name: str) -> list[dict]:
 # 1. safety -----------------------------------------------------------------------------------------
 def test_safety_screen_on_the_dev_set() -> None:
     """The older dev set: at most 1 of 32 disclosures missed and 3 of 18 ordinary messages referred
-    (measured 1 and 2 on 2026-12-01; recall and false alarms are the open part of issue 11, docs/safety.md)."""
+    (measured 0 and 0 on 2026-12-01; recall and false alarms are the open part of issue 11, docs/safety.md)."""
     rows, screen = _rows("safety.jsonl"), SafetyScreen()
     missed = [r["text"] for r in rows if r["kind"] and screen.check(r["text"]) is None]
     false = [r["text"] for r in rows if not r["kind"] and screen.check(r["text"]) is not None]
