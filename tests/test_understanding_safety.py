@@ -124,10 +124,13 @@ def test_a_bad_resources_file_is_an_error_naming_file_and_field(tmp_path: Path) 
 
 
 def test_every_kind_has_a_referral_without_a_question() -> None:
+    import re
+
     for kind in KINDS:
         for again in (False, True):
             text = referral(kind, again=again)
             assert text and "{" not in text and "?" not in text
+            assert not re.search(r"(^|[.!?]\s+)[a-z]", text), text  # every sentence starts with a capital
 
 
 # -- rehearsal ----------------------------------------------------------------------------------------

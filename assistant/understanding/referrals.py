@@ -13,6 +13,7 @@ file (any field it leaves out keeps the default). This module decides nothing ab
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -68,7 +69,8 @@ def _templates() -> dict[str, str]:
 def _fill(template: str, resources: Resources, **extra: str) -> str:
     values = {**resources.model_dump(), **extra}
     text = template.format(**values)
-    return text[0].upper() + text[1:]
+    # a resource can open a sentence ("{eap} can support you"): every sentence starts with a capital
+    return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
 
 
 def referral(kind: str, resources_path: str | Path | None = None, again: bool = False) -> str:
