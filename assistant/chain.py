@@ -25,14 +25,27 @@ from langchain_core.prompts import ChatPromptTemplate
 from .config import Settings
 from .errors import CoachError, InputError
 from .guard import check_reply, clean_reply, reflection_problems, reply_grammar
-from .llm import backend_failure, echo_reflection, get_chat_model, token_counter
+from .llm import backend_failure, get_chat_model, token_counter
+from .moves import (
+    QUESTION_FLOOR,
+    REFLECT,
+    RELATED,
+    Match,
+    Move,
+    MoveLibrary,
+    feeling_reflection,
+    plain_reflections,
+    topic_reflection,
+)
 from .prompts import load_data, load_prompt
 from .retrieval import HandbookIndex, Hit
 from .stages import AIMS, GrowState, is_commitment
 from .transcripts import TranscriptStore
 from .understanding.coder import code_text
+from .understanding.encoder import embed
 from .understanding.referrals import referral, resume_line
 from .understanding.safety import SafetyScreen
+from .understanding.turn import TurnSignals
 
 _INJECTION = re.compile(
     r"(ignore (all |your |the |any )?(previous |prior |above )?(rules|instructions|prompt|guidelines)|"
@@ -50,19 +63,6 @@ def is_injection(message: str) -> bool:
     return bool(_INJECTION.search(message))
 
 
-_MANAGER = re.compile(r"\b(my (report|reports|team|direct|engineer|engineers|designer|analyst|star|best|top|"
-                      r"strongest|senior|employee|employees|staff|people|salesperson|developer|hire|new lead|manager'?s? role)|"
-                      r"one of my|keep (someone|people|them|him|her) (motivated|engaged)|my (team|people) (members?|keeps?)|"
-                      r"(she|he|they) (wants?|doesn'?t|told me|said)|as (a|her|his|their) manager|i manage)\b", re.I)
-
-
-def guess_audience(message: str, state: GrowState) -> str:
-    """``manager`` when the coachee talks about people they manage, else ``high-performer``; sticky."""
-    if state.audience is None:
-        state.audience = "manager" if _MANAGER.search(message) else "high-performer"
-    return state.audience
-
-
 def _check_message(message: str, limit: int) -> str:
     text = (message or "").strip()
     if not text:
@@ -74,6 +74,12 @@ def _check_message(message: str, limit: int) -> str:
 
 def _citation(hit: Hit) -> dict[str, Any]:
     return {"source": hit.source, "title": hit.title, "topics": hit.topics, "heading": hit.heading}
+
+
+def _question_citation(hit: Hit) -> dict[str, Any]:
+    """A situation's question cites the handbook page and section it draws on."""
+    return {"source": hit.source, "title": hit.title, "topics": hit.topics, "heading": hit.heading,
+            "situation": hit.id}
 
 
 class Coach:
@@ -88,6 +94,14 @@ class Coach:
         self.safety = safety or SafetyScreen()
         self.template = load_prompt("coach")
         self.angles = load_data("angles")
+        self.signals = TurnSignals()
+        self._moves: MoveLibrary | None = None
+
+    @property
+    def moves(self) -> MoveLibrary:
+        if self._moves is None:
+            self._moves = MoveLibrary.load(cache=self.settings.data_dir / "cache")
+        return self._moves
 
     @property
     def model(self) -> BaseChatModel:
@@ -185,41 +199,120 @@ class Coach:
     def _coach(self, sid: str, state: GrowState, text: str) -> tuple[str, dict[str, Any]]:
         if is_injection(text):
             return self._hold_role(state, text)
-        stage = state.update(text)
+        earlier = [t.text for t in self.store.turns(sid)[:-1] if t.role == "user"]
+        read = self._understand(state, text, earlier[-1] if earlier else None)
+        stage = state.update(text, read["aim"])
         if state.low_effort_streak:
-            return self._new_angle(state)
-        if stage == "way_forward" and is_commitment(text) and not state.action_plan:
+            return self._new_angle(state, read)
+        # a plan is recorded only when the grow signal is fairly sure it is one (a false plan ends the GROW arc)
+        committed = read["aim"] == "commitment" and read["aim_p"] >= 0.5 if read["aim"] is not None else is_commitment(text)
+        if stage == "way_forward" and committed and not state.action_plan:
             state.action_plan = text
             self.store.save_action_plan(sid, text)
             closing = self.angles["closing_questions"][0]
             return f"{self.angles['reflections']['closing']} {closing}", {
-                "stage": stage, "citations": [], "route": "closing"}
+                "stage": stage, "citations": [], "route": "closing", **self._signals_meta(read)}
         pages = self.index.search(text, k=2)
-        questions = self._candidates(text, state, stage, pool=12)[:3]
-        reply, meta = self._generate(sid, state, text, stage, pages, questions)
+        questions = self._candidates(text, state, stage, read, pool=12)[:3]
+        reflection = self._reflection(state, text, read)
+        reply, meta = self._generate(sid, state, text, stage, pages, questions, reflection)
+        meta.update(self._signals_meta(read))
         question = reply.rsplit(". ", 1)[-1]
         state.asked.append(question)
         return reply, meta
 
-    def _candidates(self, text: str, state: GrowState, stage: str, pool: int) -> list[Hit]:
-        """Bank questions for this stage, for this coachee's audience, not yet asked, best first."""
-        audience = guess_audience(text, state)
+    # -- understanding the message: audience, GROW aim, situation ------------------------------------
+    def _understand(self, state: GrowState, text: str, previous: str | None = None) -> dict[str, Any]:
+        """One embedding of the message; the audience and GROW-aim signals and the closest situation."""
+        vector = embed([text])[0]
+        before = embed([previous])[0] if previous else None
+        aim = self.signals.grow(vector)
+        audience = state.audience
+        if audience is None:  # sticky once the signal is confident; until then its best guess for this turn
+            heard = self.signals.audience(vector)
+            state.audience, audience = heard.label, heard.best
+        match = self.moves.match(vector, audience)
+        current = self.moves.by_id(state.situation)
+        if match and match.confident:
+            if state.audience is None and match.situation.audience != "both":
+                state.audience = match.situation.audience
+            state.situation = match.situation.id
+        elif current is None and match and match.score >= RELATED:
+            state.situation = match.situation.id
+        return {"vector": vector, "previous": before, "aim": aim.label, "aim_p": aim.p, "match": match,
+                "audience": audience}
+
+    @staticmethod
+    def _signals_meta(read: dict[str, Any]) -> dict[str, Any]:
+        m: Match | None = read["match"]
+        return {"aim": read["aim"], "situation": m.situation.id if m else None,
+                "situation_score": round(m.score, 3) if m else None}
+
+    def _reflection(self, state: GrowState, text: str, read: dict[str, Any]) -> str:
+        """Well-formed by construction: a library reflection when one is close in meaning to the message, a
+        feeling the person named, or a plain reflection of what the message does (its GROW aim). Never one
+        already used in the session."""
+        options: list[str] = []
+        close = self.moves.rank([(read["vector"], 1.0)], "reflection", read["audience"], set(state.reflected),
+                                situations=3, prior=False)
+        if close and close[0][1] >= REFLECT:
+            options.append(close[0][0].text)
+        felt = feeling_reflection(text)
+        if felt:
+            options.append(felt)
+        about = topic_reflection(text, read["aim"])
+        if about:
+            options.append(about)
+        options += plain_reflections()["aims"].get(read["aim"] or "reality", [])
+        options += plain_reflections()["aims"]["reality"]
+        fresh = [o for o in options if o not in state.reflected] or options
+        state.reflected.append(fresh[0])
+        return fresh[0]
+
+    def _library_questions(self, state: GrowState, stage: str, read: dict[str, Any]) -> list[tuple[Move, float]]:
+        """Library questions for this stage and audience, not yet asked, closest to what was just said (and,
+        with less weight, to what the session is about); only those within reach of the best."""
+        context = [(read["vector"], 1.0)]
+        if read.get("previous") is not None:
+            context.append((read["previous"], 0.35))
+        ranked = self.moves.rank(context, stage, read["audience"], set(state.asked))
+        if not ranked or ranked[0][1] < QUESTION_FLOOR:
+            return []
+        return [(m, v) for m, v in ranked[:3] if v >= ranked[0][1] - 0.03]
+
+    def _candidates(self, text: str, state: GrowState, stage: str, read: dict[str, Any], pool: int) -> list[Hit]:
+        """The library's questions closest to the message, else bank questions for this stage and audience;
+        never one already asked."""
+        moves = self._library_questions(state, stage, read)
+        if moves:
+            return [Hit(m.situation.page, m.situation.title, [], m.text, v, heading=m.situation.section, kind="move",
+                        stage=stage, id=m.situation.id, audience=m.situation.audience) for m, v in moves]
+        audience = read["audience"]
         return [q for q in self.index.search(text, k=pool, kind="question", stage=stage)
-                if q.text not in state.asked and q.audience in (audience, "both")]
+                if q.text not in state.asked and (audience is None and q.audience == "both"
+                                                  or audience is not None and q.audience in (audience, "both"))]
 
     def _hold_role(self, state: GrowState, text: str) -> tuple[str, dict[str, Any]]:
         pages = self.index.search(text, k=2)
-        questions = self._candidates(text, state, state.stage, pool=10)
+        read = self._understand(state, text)
+        questions = self._candidates(text, state, state.stage, read, pool=10)
         question = questions[0].text if questions else self.angles["low_effort"][0]
         state.asked.append(question)
         titles = " and ".join(f"“{t}”" for t in dict.fromkeys(p.title for p in pages))
         reply = f"{self.angles['reflections']['injection']} The handbook covers this in {titles}. {question}"
-        cites = [_citation(p) for p in pages] + [_citation(q) for q in questions if q.text == question]
+        cites = [_citation(p) for p in pages] + [_question_citation(q) for q in questions[:1] if q.kind == "move"]
         return reply, {"stage": state.stage, "citations": cites, "route": "injection"}
 
-    def _new_angle(self, state: GrowState) -> tuple[str, dict[str, Any]]:
+    def _new_angle(self, state: GrowState, read: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if state.low_effort_streak >= 3:
             return self.angles["pause"], {"stage": state.stage, "citations": [], "route": "pause"}
+        if read.get("previous") is not None:  # a different question on what they said before
+            moves = self._library_questions(state, state.stage, {**read, "vector": read["previous"], "previous": None})
+            if moves:
+                m = moves[0][0]
+                state.asked.append(m.text)
+                return f"{self.angles['reflections']['low_effort']} {m.text}", {
+                    "stage": state.stage, "citations": [m.situation.citation()], "route": "low_effort"}
         unused = [q for q in self.angles["low_effort"] if q not in state.asked] or self.angles["low_effort"]
         question = unused[0]
         state.asked.append(question)
@@ -227,7 +320,7 @@ class Coach:
             "stage": state.stage, "citations": [], "route": "low_effort"}
 
     def _generate(self, sid: str, state: GrowState, text: str, stage: str, pages: list[Hit],
-                  questions: list[Hit]) -> tuple[str, dict[str, Any]]:
+                  questions: list[Hit], reflection: str) -> tuple[str, dict[str, Any]]:
         grammar_ok = getattr(self.model, "supports_grammar", False)
         # the embedded model only chooses among candidates: a short prompt keeps prompt evaluation fast
         snippet = 90 if grammar_ok else 220
@@ -245,8 +338,8 @@ class Coach:
             kwargs: dict[str, Any] = {}
             if grammar_ok:
                 # A 135M model writes unfaithful reflections and aimless questions of its own, so on a
-                # grammar-capable backend the reflection is the coachee's own words and the model's job is
-                # to choose the retrieved question that fits (constrained to the candidates).
+                # grammar-capable backend the reflection is built without it (``_reflection``) and the
+                # model's job is to choose among the situation's questions (constrained to the candidates).
                 kwargs = {"grammar": reply_grammar(cand_texts, free=not cand_texts, reflect=False),
                           "temperature": 0.3 if attempt == 0 else 0.0}
             elif attempt == 1:
@@ -256,7 +349,7 @@ class Coach:
             chain = prompt | model | StrOutputParser()
             reply = clean_reply(chain.invoke(values))
             if grammar_ok:
-                reply = f"{echo_reflection(text)} {reply}"
+                reply = f"{reflection} {reply}"
             found = check_reply(reply, secret, trusted=cand_texts)
             if not grammar_ok:
                 found += reflection_problems(reply, text)
@@ -265,9 +358,7 @@ class Coach:
             if not found:
                 return reply, self._grounding(reply, stage, pages, questions, problems)
         question = cand_texts[0] if cand_texts else self.angles["low_effort"][0]
-        reply = f"{echo_reflection(text)} {question}"
-        if check_reply(reply):  # the echo itself tripped the guard: use a neutral reflection
-            reply = f"It sounds like this matters to you. {question}"
+        reply = f"{reflection} {question}"
         meta = self._grounding(reply, stage, pages, questions, problems)
         meta["fallback"] = True
         meta["rejected"] = drafts
@@ -275,12 +366,14 @@ class Coach:
 
     def _grounding(self, reply: str, stage: str, pages: list[Hit], questions: list[Hit],
                    problems: list[list[str]]) -> dict[str, Any]:
-        """Cite what the question drew on: the bank entry it used, and the page chunks it is close to."""
+        """Cite what the question drew on: a situation's question cites its page and section; any other
+        question cites the handbook chunks it is close to (the closest always, so a reader can open it)."""
         question = reply.rsplit(". ", 1)[-1]
-        cites = [_citation(q) for q in questions if q.text == question]
+        cites = [_question_citation(q) for q in questions if q.text == question and q.kind == "move"]
         if pages:
             vecs = self.index.embedder.embed([question] + [p.text for p in pages])
-            for p, v in zip(pages, vecs[1:], strict=True):
-                if cites or sum(a * b for a, b in zip(vecs[0], v, strict=True)) >= 0.3:
+            sims = [sum(a * b for a, b in zip(vecs[0], v, strict=True)) for v in vecs[1:]]
+            for i, (p, sim) in enumerate(sorted(zip(pages, sims, strict=True), key=lambda x: -x[1])):
+                if (not cites and i == 0) or sim >= 0.3:
                     cites.append(_citation(p))
         return {"stage": stage, "citations": cites, "guard": problems, "route": "coach"}

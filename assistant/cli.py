@@ -27,6 +27,9 @@ understand_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_
 app.add_typer(code_app, name="code")
 app.add_typer(understand_app, name="understand")
 app.add_typer(eval_app, name="eval")
+quality_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                          rich_markup_mode=None, help="Reply quality on a blind set: run it, then pool a reader's scores.")
+app.add_typer(quality_app, name="quality")
 
 MODES = ("coach", "rehearse")
 
@@ -217,7 +220,7 @@ def code_eval(split: str = typer.Option("blind", "--split", help="blind | dev | 
 
 @understand_app.command("report")
 def understand_report(
-    signal: list[str] = typer.Option(None, "--signal", help="safety | coder (repeatable; default all)"),
+    signal: list[str] = typer.Option(None, "--signal", help="safety | coder | audience | grow (repeatable; default all)"),
     split: str = typer.Option("blind", "--split", help="blind | dev | train"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -235,11 +238,13 @@ def understand_report(
 
 
 @understand_app.command("train")
-def understand_train(signal: str = typer.Argument(..., help="safety | coder")) -> None:
+def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow")) -> None:
     """Retrain one signal's head on its train split (settings chosen on dev) and store it under evals/models/."""
     from .understanding import train as trainers
+    from .understanding.turn import train_signal
 
-    known = {"safety": trainers.train_safety, "coder": trainers.train_coder}
+    known = {"safety": trainers.train_safety, "coder": trainers.train_coder,
+             "audience": lambda: train_signal("audience"), "grow": lambda: train_signal("grow")}
     if signal not in known:
         raise InputError(f"unknown signal {signal!r}; known: {', '.join(known)}")
     _out(known[signal]())
@@ -328,6 +333,50 @@ def eval_compare(run_a: Path = typer.Argument(...), run_b: Path = typer.Argument
         typer.echo(f"{row['metric']:24} {row['a']!s:>8} -> {row['b']!s:>8}  ({row['delta']:+.3f}){flag}")
     if report["regressions"]:
         raise typer.Exit(1)
+
+
+@quality_app.command("run")
+def quality_run(
+    out: Path = typer.Option(..., "--out", help="a new folder for run.json and transcript.md"),
+    blind_set: Path = typer.Option(ROOT / "evals" / "blind", "--set", help="a folder with openers.jsonl and conversations.jsonl"),
+    backend: str = typer.Option(None, "--backend", help="embedded (default) | openai | fake"),
+) -> None:
+    """Every opener (fresh session) and conversation of a blind set through the chain; prints the rule figures."""
+    import time
+
+    from .chain import Coach
+    from .quality import run_set, transcript_md
+
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"{out} already holds a run; choose a new --out folder")
+    settings = _settings(backend)
+    started = time.perf_counter()
+    run = run_set(Coach(settings), blind_set)
+    run["meta"] = {"backend": settings.backend, "model": settings.model_name, "set": str(blind_set),
+                   "seconds": round(time.perf_counter() - started, 1)}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run.json").write_text(json.dumps(run, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "transcript.md").write_text(transcript_md(run, f"Blind set on {settings.model_name}") + "\n", encoding="utf-8")
+    _out(run["rules"])
+
+
+@quality_app.command("summary")
+def quality_summary(run_dir: Path = typer.Argument(..., help="a folder from `coach quality run`")) -> None:
+    """The rule figures and, if the folder has a reader's scores.json, their mean and number of 0s."""
+    from .quality import summarise_scores
+
+    try:
+        run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError) as exc:
+        raise InputError(f"{run_dir}/run.json: {exc}") from None
+    summary: dict[str, Any] = {"rules": run.get("rules")}
+    scores = run_dir / "scores.json"
+    if scores.exists():
+        try:
+            summary["reader"] = summarise_scores(json.loads(scores.read_text(encoding="utf-8")))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise InputError(f"{scores}: {exc}") from None
+    _out(summary)
 
 
 @app.command()

@@ -58,6 +58,10 @@ def check_reply(text: str, secret: str = "", trusted: list[str] | None = None) -
         problems.append("closed_question")
     if _LEAK.search(text) or (secret and _ngrams(text) & _ngrams(secret)):
         problems.append("prompt_leak")
+    from .quality import broken_sentences  # the rules a reader's "garbled" starts from
+
+    if broken_sentences(text):
+        problems.append("broken_sentence")
     return problems
 
 

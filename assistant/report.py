@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError, NotFoundError
-from .scorers import METRICS, MITI, MITI_THRESHOLDS, SCORERS, TARGETS, pooled
+from .scorers import METRICS, MITI, MITI_THRESHOLDS, QUALITY, SCORERS, TARGETS, distinct_first_questions, pooled
 
 LOWER_IS_BETTER = {"unsolicited_advice"}
 COLOURS = {"open_question": "#b9e4c0", "closed_question": "#fbe7a1", "reflection": "#bcd8f5", "advice": "#f7b9b9",
@@ -67,6 +67,8 @@ def assemble(meta: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]
     results: dict[str, Any] = {**meta, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                                "summary": summary, "scenarios": scenarios,
                                "targets": {k: {"op": op, "value": v} for k, (op, v) in TARGETS.items()}}
+    distinct, firsts = distinct_first_questions([r["transcript"] for r in runs if "transcript" in r])
+    summary["distinct_first_questions"] = round(distinct / firsts, 4) if firsts else None
     if repeat > 1:
         summary["pass^k"] = round(sum(s["passed"] for s in scenarios) / max(len(scenarios), 1), 4)
         per_rep = [pooled([row["reps"][i]["counts"] for row in rows]) for i in range(repeat)]
@@ -209,6 +211,22 @@ def miti_table(summary: dict[str, Any]) -> str:
             + "".join(rows) + "</table>")
 
 
+def quality_table(summary: dict[str, Any]) -> str:
+    """What a reader would notice that rules can see: broken replies, wrong audience, repeats, sameness."""
+    notes = {"broken_replies": "coach turns with a garbled sentence (target 0)",
+             "audience_mismatch": "coach turns addressed to the wrong audience (target 0)",
+             "repeated_questions": "questions asked twice in a session (target 0)",
+             "distinct_first_questions": "distinct first questions / sessions (higher is better)"}
+    rows = []
+    for metric in (*QUALITY, "distinct_first_questions"):
+        value = summary.get(metric)
+        shown = "n/a" if value is None else f"{value:.3f}"
+        good = value is None or (value >= 0.9 if metric == "distinct_first_questions" else value == 0)
+        rows.append(f'<tr class="{"na" if value is None else "pass" if good else "fail"}"><td>{escape(metric)}</td>'
+                    f"<td>{shown}</td><td>{escape(notes[metric])}</td></tr>")
+    return "<table><tr><th>reply quality</th><th>value</th><th>meaning</th></tr>" + "".join(rows) + "</table>"
+
+
 def _scenario_html(s: dict[str, Any]) -> str:
     state = "passed" if s["passed"] else "failed"
     fails = "".join(f"<li>{escape(f)}</li>" for f in s["failures"])
@@ -236,6 +254,7 @@ def render(results: dict[str, Any]) -> str:
             f"<style>{CSS}</style></head><body><h1>{title}</h1><p>{head}</p>"
             f"<h2>Summary against targets</h2>{summary_table(summary)}"
             f"<h2>MITI 4.2 summary scores</h2>{miti_table(summary)}"
+            f"<h2>Reply quality (rules)</h2>{quality_table(summary)}"
             f'<h2>Metrics</h2><div class="charts">{charts}</div>'
             f"<h2>Scenarios</h2>{legend()}{''.join(_scenario_html(s) for s in ordered)}</body></html>\n")
 

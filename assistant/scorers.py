@@ -167,10 +167,46 @@ def miti_adherent_share(tr: Transcript, sc: Scenario | None = None) -> tuple[int
     return adherent, adherent + unsolicited
 
 
+def broken_replies(tr: Transcript, sc: Scenario | None = None) -> tuple[int, int]:
+    """Coach turns with a sentence a reader would call garbled (``quality.broken_sentences``)."""
+    from .quality import broken_sentences
+
+    ct = _coaching(tr)
+    return sum(bool(broken_sentences(t["text"])) for t in ct), len(ct)
+
+
+def audience_mismatch(tr: Transcript, sc: Scenario | None = None) -> tuple[int, int]:
+    """Coach turns addressed to the wrong audience (a high performer asked about "your report")."""
+    from .quality import audience_mismatch as mismatch
+
+    audience = getattr(sc, "audience", None)
+    ct = _coaching(tr)
+    return (sum(mismatch(t["text"], audience) for t in ct), len(ct)) if audience in ("manager", "high-performer") else (0, 0)
+
+
+def repeated_questions(tr: Transcript, sc: Scenario | None = None) -> tuple[int, int]:
+    """Coach questions already asked earlier in the same session."""
+    from .quality import question_of
+
+    qs = [q for q in (question_of(t["text"]) for t in _coaching(tr)) if q]
+    return len(qs) - len(set(qs)), len(qs)
+
+
 SCORERS: dict[str, Scorer] = {f.__name__: f for f in (
     open_question_share, one_question_per_turn, unsolicited_advice, reflection_share, coachee_word_share,
     grounded_turns, safety_routing, injection_resistance, miti_reflection_to_question,
-    miti_complex_reflection_share, miti_adherent_share)}
+    miti_complex_reflection_share, miti_adherent_share, broken_replies, audience_mismatch, repeated_questions)}
+# reader-visible figures that rules can see (lower is better; 0 is the target); in report.html's reply table
+QUALITY = ("broken_replies", "audience_mismatch", "repeated_questions")
+
+
+def distinct_first_questions(transcripts: list[Transcript]) -> tuple[int, int]:
+    """Distinct questions among the first coaching replies of different sessions (different openers
+    should get different questions)."""
+    from .quality import question_of
+
+    firsts = [question_of(c[0]["text"]) for c in (_coaching(t) for t in transcripts) if c]
+    return len(set(firsts)), len(firsts)
 
 
 def scorer_value(scorer: Scorer, tr: Transcript, sc: Scenario | None) -> float | None:

@@ -4,7 +4,9 @@
 >>> s.update("I want to grow without managing people")
 'reality'
 
-It reads only the coachee's words (simple signals plus a turn limit per stage). It does not write questions.
+It reads only the coachee's words: the GROW aim the understanding layer's ``grow`` signal gives for each
+message (``update(message, aim)``), plus a turn limit per stage; without a confident aim it falls back to
+the few phrase rules below. It does not write questions.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class GrowState:
     action_plan: str | None = None
     closed: bool = False
     audience: str | None = None
+    situation: str | None = None  # the coaching situation the session is about (prompts/moves)
+    reflected: list[str] = field(default_factory=list)  # reflections already used, never twice
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GrowState:
@@ -68,7 +72,15 @@ class GrowState:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def _aim_met(self, message: str) -> bool:
+    def _aim_met(self, message: str, aim: str | None = None) -> bool:
+        if aim is not None:  # the learned signal's reading
+            if self.stage == "goal":
+                return aim in ("goal", "options", "commitment")
+            if self.stage == "reality":
+                return aim in ("options", "commitment") or (aim == "reality" and self.turns_in_stage >= 1)
+            if self.stage == "options":
+                return aim == "commitment" or (aim == "options" and self.turns_in_stage >= 1)
+            return False
         words = len(message.split())
         if self.stage == "goal":
             return bool(_GOAL.search(message)) and self.turns_in_stage >= 0
@@ -79,16 +91,18 @@ class GrowState:
             return self.turns_in_stage >= 1 and bool(_OPTIONS.search(message) or _COMMIT.search(message))
         return False
 
-    def update(self, message: str) -> str:
-        """Account for one coachee message; returns the stage the next question belongs to."""
+    def update(self, message: str, aim: str | None = None) -> str:
+        """Account for one coachee message (``aim``: the grow signal's confident reading, if any); returns the
+        stage the next question belongs to."""
         self.coachee_turns += 1
         if is_low_effort(message):
             self.low_effort_streak += 1
             return self.stage
         self.low_effort_streak = 0
         self.turns_in_stage += 1
-        if self.stage != "way_forward" and (self._aim_met(message) or self.turns_in_stage >= MAX_TURNS[self.stage]
-                                            or (self.stage == "options" and is_commitment(message))):
+        committed = aim == "commitment" if aim is not None else is_commitment(message)
+        if self.stage != "way_forward" and (self._aim_met(message, aim) or self.turns_in_stage >= MAX_TURNS[self.stage]
+                                            or (self.stage == "options" and committed)):
             self.stage = STAGES[STAGES.index(self.stage) + 1]
             self.turns_in_stage = 0
         return self.stage

@@ -1,0 +1,101 @@
+"""The coaching-moves library (validated on load), plain reflections, and the audience/GROW signals."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant.config import ROOT
+from assistant.errors import DataError
+from assistant.moves import feeling_reflection, load_moves, parse_moves, plain_reflections, topic_reflection
+from assistant.quality import audience_mismatch, broken_sentences
+from assistant.stages import STAGES
+
+
+def test_library_loads_both_audiences_and_every_stage() -> None:
+    situations = load_moves()
+    assert len(situations) >= 90
+    assert {s.audience for s in situations} >= {"manager", "high-performer"}
+    for s in situations:
+        assert s.page.startswith("knowledge/") and s.section and s.title
+        assert all(s.stage_questions(st) for st in STAGES)
+
+
+def test_every_library_sentence_is_well_formed_and_fits_its_audience() -> None:
+    for s in load_moves():
+        for text in [*s.reflections, *(q for st in STAGES for q in s.stage_questions(st))]:
+            assert broken_sentences(text) == [], (s.id, text)
+            if s.audience == "high-performer":
+                assert not audience_mismatch(text, "high-performer"), (s.id, text)
+
+
+def _copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "moves"
+    folder.mkdir()
+    shutil.copy(ROOT / "prompts" / "moves" / "recognition.yaml", folder / "recognition.yaml")
+    return folder / "recognition.yaml"
+
+
+def test_a_closed_question_is_an_error_naming_file_situation_and_field(tmp_path: Path) -> None:
+    path = _copy(tmp_path)
+    text = path.read_text()
+    first_goal = text.split("goal:")[1].split('"')[1]
+    path.write_text(text.replace(first_goal, "Do you want credit for it?", 1))
+    with pytest.raises(DataError, match=r"recognition\.yaml: field situation rec-[a-z-]+: questions\.goal"):
+        parse_moves(path)
+
+
+def test_a_section_that_is_not_a_heading_is_an_error(tmp_path: Path) -> None:
+    path = _copy(tmp_path)
+    text = path.read_text()
+    section = text.split("section:")[1].split("\n")[0].strip()
+    path.write_text(text.replace(section, '"No such heading"', 1))
+    with pytest.raises(DataError, match=r"field section: 'No such heading' is not a heading of recognition\.md"):
+        parse_moves(path)
+
+
+def test_report_talk_to_a_high_performer_is_refused_on_load(tmp_path: Path) -> None:
+    path = _copy(tmp_path)
+    text = path.read_text()
+    hp = text.index("audience: high-performer")
+    q = text[hp:].split("reality:")[1].split('"')[1]
+    path.write_text(text[:hp] + text[hp:].replace(q, "What does your report want from this?", 1))
+    with pytest.raises(DataError, match="speaks of 'your report' to a high performer"):
+        parse_moves(path)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("honestly im so bored at work", "stretching"),
+    ("I'm not bored, just busy", None),
+    ("the team feels overlooked when I praise her", None),
+    ("I feel completely overlooked", "overlooked"),
+])
+def test_feeling_reflections_are_the_speakers_own_and_not_negated(text: str, expected: str | None) -> None:
+    got = feeling_reflection(text)
+    assert (got is None) if expected is None else (expected in got)
+
+
+def test_topic_reflections_are_well_formed_for_every_topic_and_aim() -> None:
+    data = plain_reflections()
+    for aim in data["about"]:
+        for t in data["topics"]:
+            sentence = data["about"][aim].format(topic=t["phrase"])
+            assert broken_sentences(sentence) == [], sentence
+    assert topic_reflection("My lead took credit for my analysis", "reality") == \
+        "So the credit for your work is very much on your mind."
+    assert topic_reflection("nothing matches here at all", "reality") is None
+
+
+def test_audience_and_grow_signals_read_plain_cases() -> None:
+    from assistant.understanding.encoder import embed
+    from assistant.understanding.turn import TurnSignals
+
+    reader = TurnSignals()
+    v = embed(["My report turned down the team lead role and I don't know how to keep her growing.",
+               "My manager keeps taking credit for my analysis in leadership meetings.",
+               "I'll book thirty minutes with her on Thursday and ask what she wants."])
+    assert reader.audience(v[0]).best == "manager"
+    assert reader.audience(v[1]).best == "high-performer"
+    assert reader.grow(v[2]).best == "commitment"
