@@ -250,7 +250,7 @@ class MoveLibrary:
         return Match(s, v, v >= CONFIDENT)
 
     def rank(self, vectors: list[tuple[np.ndarray, float]], stage: str, audience: str | None,
-             exclude: set[str] = frozenset(), situations: int = 8, prior: bool = True) -> list[tuple[Move, float]]:
+             exclude: set[str] = frozenset(), situations: int = 4, prior: bool = True) -> list[tuple[Move, float]]:
         """Library moves of one stage (or "reflection") for this audience, from the ``situations`` closest
         situations, ranked by the move's cosine with the given vectors (the message, and with less weight
         the previous one) plus its situation's closeness to the message."""
@@ -273,6 +273,11 @@ def plain_reflections(path: Path = PROMPTS_DIR / "reflections.yaml") -> dict:
     for key in ("feelings", "aims", "about"):
         if not isinstance(data.get(key), dict) or not data[key]:
             raise DataError(f"{path}: field {key}: must be a non-empty mapping")
+    for i, p in enumerate(data.get("presupposed", [])):
+        try:
+            re.compile(p)
+        except (re.error, TypeError) as exc:
+            raise DataError(f"{path}: field presupposed.{i}: {exc}") from None
     for i, t in enumerate(data.get("topics", [])):
         if not isinstance(t, dict) or not isinstance(t.get("pattern"), str) or not isinstance(t.get("phrase"), str):
             raise DataError(f"{path}: field topics.{i}: needs a pattern and a phrase")
@@ -290,6 +295,19 @@ def plain_reflections(path: Path = PROMPTS_DIR / "reflections.yaml") -> dict:
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t.endswith(".") for t in texts):
             raise DataError(f"{path}: field aims.{aim}: must be a list of statements ending with '.'")
     return data
+
+
+@functools.lru_cache(maxsize=4)
+def _presupposed(path: Path) -> list[re.Pattern[str]]:
+    data = plain_reflections(path)
+    pats = [t["pattern"] for t in data.get("topics", []) if not t.get("general")] + list(data.get("presupposed", []))
+    return [re.compile(rf"\b(?:{p})", re.I) for p in pats]
+
+
+def presupposes_unsaid(question: str, said: str, path: Path = PROMPTS_DIR / "reflections.yaml") -> bool:
+    """True when the question takes for granted something (a stay interview, pay, a leaderboard) the
+    person has not mentioned in ``said`` (everything they wrote this session)."""
+    return any(p.search(question) and not p.search(said) for p in _presupposed(path))
 
 
 def topic_reflection(text: str, aim: str | None, path: Path = PROMPTS_DIR / "reflections.yaml") -> str | None:

@@ -37,7 +37,8 @@ _STEM = re.compile(r"^(it sounds like|it seems like|it sounds as if|so|you)\s+(\
 _BAD_AFTER_STEM = {"as", "if", "because", "and", "but", "or", "im", "i", "i'm", "my", "me", "of", "to", "for",
                    "got", "offered", "been", "was", "were", "is", "are", "has", "had", "did", "does", "with",
                    "at", "by", "from", "honestly", "basically", "like", "um", "so", "just"}
-_AGREEMENT = re.compile(r"(^|[,;]\s*|\b(that|and|but|if|when|because|like|so)\s+)you (was|is|has|doesn't|wasn't|isn't|am)\b|\bi (is|are|were)\b|"
+_AGREEMENT = re.compile(r"(^|[,;]\s*|\b(that|and|but|if|when|because|like|so)\s+)you (was|is|has|doesn't|wasn't|isn't|am)\b|"
+                        r"\bi (is|are|were)\b|"
                         r"\byou're (a|an|the) \w+ (got|was|has|is|did|took|said)\b|"
                         r"\byou('re| are) (got|had|did|went|was|were|been|has|have|closed|started|finished)\b|"
                         r"\b(\w+) \1\b", re.I)
@@ -64,7 +65,8 @@ def broken_sentences(reply: str) -> list[str]:
         bad = stem.startswith("it ") and after in _BAD_AFTER_STEM
         bad = bad or (stem == "you" and after in {"as", "if", "because", "im", "i", "i'm", "my", "me", "was", "is"})
         bad = bad or bool(m and m.group(1).lower() == "it sounds like" and m.group(2).lower().endswith("ed"))
-        bad = bad or bool(_AGREEMENT.search(bare)) or bool((_DANGLING_Q if s.endswith('?') else _DANGLING).search(bare)) or bool(_NO_MAIN.search(bare))
+        dangling = _DANGLING_Q if s.endswith("?") else _DANGLING
+        bad = bad or bool(_AGREEMENT.search(bare)) or bool(dangling.search(bare)) or bool(_NO_MAIN.search(bare))
         bad = bad or (not s.endswith("?") and bool(_FIRST_PERSON.search(bare)))
         bad = bad or bare[0].islower() or s.count("(") != s.count(")") or s.count('"') % 2 == 1
         bad = bad or len(bare.split()) < 3

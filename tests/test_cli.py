@@ -235,3 +235,24 @@ def test_ask_on_the_embedded_model() -> None:
     assert_contract(result)
     assert_one_question(result["reply"])
     assert result["backend"] == "embedded"
+
+
+def test_quality_run_writes_what_a_reader_reads_and_summary_pools_scores(tmp_path: Path) -> None:
+    blind = tmp_path / "set"
+    blind.mkdir()
+    (blind / "openers.jsonl").write_text(
+        json.dumps({"id": "o1", "audience": "high-performer", "text": "honestly im bored, same reports for 3 yrs"}) + "\n"
+        + json.dumps({"id": "o2", "audience": "manager", "text": "As a manager: my best analyst turned down the lead role."}) + "\n")
+    (blind / "conversations.jsonl").write_text(json.dumps({"id": "c1", "audience": "manager", "turns": [
+        "My star engineer wants more freedom.", "Two of her projects slipped last quarter.",
+        "I could give her one project to run end to end.", "I'll talk to her on Thursday."]}) + "\n")
+    out = tmp_path / "run"
+    rules = ok_json(coach("quality", "run", "--backend", "fake", "--set", str(blind), "--out", str(out)))
+    assert rules["coach_replies"] == 6 and rules["broken_replies"] == 0 and rules["repeated_questions"] == 0
+    text = (out / "transcript.md").read_text()
+    assert "### o1 (high-performer)" in text and "**Coach (c1.4):**" in text and "It sounds like as" not in text
+    (out / "scores.json").write_text(json.dumps({"openers": {"o1": 2, "o2": 0}, "conversations": {"c1.1": 1}}))
+    summary = ok_json(coach("quality", "summary", str(out)))
+    assert summary["reader"]["openers"] == {"n": 2, "mean": 1.0, "zeros": 1, "twos": 1}
+    again = coach("quality", "run", "--backend", "fake", "--set", str(blind), "--out", str(out))
+    assert again.returncode != 0 and "already holds a run" in assert_one_error_line(again)

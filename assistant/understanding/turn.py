@@ -77,16 +77,21 @@ class TurnSignals:
     def __init__(self, models: Path = MODELS) -> None:
         self.models = models
 
-    def _read(self, signal: str, vector: np.ndarray) -> Reading:
+    def _read(self, signal: str, vector: np.ndarray, text: str | None = None) -> Reading:
         head = _head(self.models / f"{signal}.json")
-        p = head.proba(np.atleast_2d(vector))[0]
+        if head.router is not None and text is not None:  # a binary head over n-grams and the embedding
+            p1 = float(head.router.proba([text], np.atleast_2d(vector))[0])
+            positive = head.meta["router_positive"]
+            p = np.asarray([p1 if c == positive else 1 - p1 for c in head.classes])
+        else:
+            p = head.proba(np.atleast_2d(vector))[0]
         i = int(p.argmax())
         best = head.classes[i]
         threshold = float(head.thresholds.get("confidence", 0.5))
         return Reading(best if p[i] >= threshold else None, best, float(p[i]))
 
-    def audience(self, vector: np.ndarray) -> Reading:
-        return self._read("audience", vector)
+    def audience(self, vector: np.ndarray, text: str | None = None) -> Reading:
+        return self._read("audience", vector, text)
 
     def grow(self, vector: np.ndarray) -> Reading:
         return self._read("grow", vector)
@@ -120,6 +125,30 @@ def train_signal(signal: str, seed: int = 13) -> dict[str, Any]:
         if best is None or acc > best[0]:
             best = (acc, head, p, pred)
     assert best is not None
+    if len(LABELS[signal]) == 2:  # also n-grams beside the embedding ("my report", "she"), chosen on dev
+        from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
+
+        from .heads import LexicalFeatures, Router
+
+        texts, dev_texts = [r.text for r in train], [r.text for r in dev]
+        positive = LABELS[signal][0]
+        lexical = LexicalFeatures.fit(texts)
+        for C in (1.0, 3.0, 10.0, 30.0):
+            router = Router(lexical, np.zeros(1), 0.0, 1.0)
+            with threadpool_limits(1):
+                clf = LogisticRegression(C=C, class_weight="balanced", max_iter=5000).fit(
+                    router.design(texts, X), [lab == positive for lab in y])
+            router.coef, router.intercept = clf.coef_.ravel(), float(clf.intercept_[0])
+            p1 = router.proba(dev_texts, Xd)
+            head2 = fit(signal, X, y, C=1.0)
+            p = np.column_stack([p1 if c == positive else 1 - p1 for c in head2.classes])
+            pred = np.asarray(head2.classes)[p.argmax(1)]
+            acc = float((pred == yd).mean())
+            tried.append({"C": C, "lexical": True, "dev_accuracy": round(acc, 4)})
+            if acc > best[0]:
+                head2.router, head2.meta["router_positive"], head2.meta["C"] = router, positive, C
+                best = (acc, head2, p, pred)
     acc, head, p, pred = best
     conf = p.max(1)
     threshold = _threshold(conf, pred == yd, PRECISION_TARGET[signal])
@@ -144,7 +173,7 @@ def signal_report(signal: str, split: str = "blind") -> dict[str, Any]:
     rows = signal_rows(signal, split)
     reader = TurnSignals()
     vectors = embed([r.text for r in rows])
-    readings = [reader._read(signal, v) for v in vectors]
+    readings = [reader._read(signal, v, r.text) for v, r in zip(vectors, rows, strict=True)]
     truth = np.asarray([r.label for r in rows])
     best = np.asarray([r.best for r in readings])
     sure = np.asarray([r.label is not None for r in readings])
