@@ -293,13 +293,14 @@ class Coach:
         """Library questions for this stage and audience, not yet asked, closest to what was just said (and,
         with less weight, to what the session is about); only those within reach of the best."""
         context = [(read["vector"], 1.0)]
-        if read.get("previous") is not None:
-            context.append((read["previous"], 0.35))
+        previous_weight = 0.35 if read.get("previous") is not None else 0.0
+        if previous_weight:
+            context.append((read["previous"], previous_weight))
         ranked = self.moves.rank(context, stage, read["audience"], set(state.asked))
         # never a question that takes for granted what the person has not said, or speaks to the other audience
         ranked = [(m, v) for m, v in ranked if not presupposes_unsaid(m.text, read["said"])
                   and not audience_mismatch(m.text, read["audience"])]
-        if not ranked or ranked[0][1] < QUESTION_FLOOR:
+        if not ranked or ranked[0][1] - previous_weight * 0.5 < QUESTION_FLOOR:  # not sure it is about this
             return []
         return [(m, v) for m, v in ranked[:3] if v >= ranked[0][1] - 0.03]
 
@@ -310,10 +311,13 @@ class Coach:
         if moves:
             return [Hit(m.situation.page, m.situation.title, [], m.text, v, heading=m.situation.section, kind="move",
                         stage=stage, id=m.situation.id, audience=m.situation.audience) for m, v in moves]
-        audience = read["audience"]
-        return [q for q in self.index.search(text, k=pool, kind="question", stage=stage)
-                if q.text not in state.asked and (audience is None and q.audience == "both"
-                                                  or audience is not None and q.audience in (audience, "both"))]
+        # bank questions: for this audience only once it is known (both-audience ones until then), never one
+        # that takes for granted what the person has not said
+        audience = state.audience
+        return [q for q in self.index.search(text, k=pool * 3, kind="question", stage=stage)
+                if q.text not in state.asked and (q.audience == "both" or q.audience == audience)
+                and not presupposes_unsaid(q.text, read.get("said", text))
+                and not audience_mismatch(q.text, read["audience"])]
 
     def _hold_role(self, state: GrowState, text: str) -> tuple[str, dict[str, Any]]:
         pages = self.index.search(text, k=2)
@@ -359,6 +363,9 @@ class Coach:
         secret = self.template.system.split("Coaching stage")[0]
         problems: list[list[str]] = []
         cand_texts = [q.text for q in questions]
+        if not cand_texts:  # never let the model write a question of its own on a grammar backend
+            plain = [q for q in self.angles["stage_questions"][stage] if q not in state.asked]
+            cand_texts = plain[:1] or [self.angles["low_effort"][0]]
         drafts: list[str] = []
         for attempt in range(2):
             kwargs: dict[str, Any] = {}

@@ -84,7 +84,7 @@ def test_topic_reflections_are_well_formed_for_every_topic_and_aim() -> None:
             sentence = data["about"][aim].format(topic=t["phrase"])
             assert broken_sentences(sentence) == [], sentence
     assert topic_reflection("My lead took credit for my analysis", "reality") == \
-        "So the credit for your work is very much on your mind."
+        "So the question of credit is very much on your mind."
     assert topic_reflection("nothing matches here at all", "reality") is None
 
 
