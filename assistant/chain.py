@@ -27,6 +27,7 @@ from .errors import CoachError, InputError
 from .guard import check_reply, clean_reply, reflection_problems, reply_grammar
 from .llm import backend_failure, get_chat_model, token_counter
 from .moves import (
+    MOVES_CACHE,
     QUESTION_FLOOR,
     REFLECT,
     RELATED,
@@ -102,7 +103,7 @@ class Coach:
     @property
     def moves(self) -> MoveLibrary:
         if self._moves is None:
-            self._moves = MoveLibrary.load(cache=self.settings.data_dir / "cache")
+            self._moves = MoveLibrary.load(cache=MOVES_CACHE)
         return self._moves
 
     @property

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from .knowledge import STAGES, _sections, parse_page
 from .prompts import PROMPTS_DIR, read_mapping
 
 MOVES_DIR = PROMPTS_DIR / "moves"
+# example and question vectors, keyed by a digest of the library: shared by every data folder and process
+MOVES_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hp-coach"
 KNOWLEDGE_DIR = ROOT / "knowledge"
 # a message this close (cosine, MiniLM) to one of a situation's examples is that situation; chosen on the
 # leave-one-out and dev figures in docs/quality.md (`coach quality moves`)
@@ -217,7 +220,9 @@ class MoveLibrary:
         _VECTORS[digest] = vectors
         if path and not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(path, **vectors)
+            tmp = path.with_suffix(f".{os.getpid()}.npz")  # several processes may write it at once
+            np.savez(tmp, **vectors)
+            tmp.replace(path)
         return cls(situations, vectors)
 
     def question_vectors(self, questions: list[str]) -> np.ndarray:

@@ -46,3 +46,7 @@ if [[ $WITH_TEST == 1 ]] && ! command -v chromium >/dev/null 2>&1; then
     SUDO=""; [[ $(id -u) != 0 ]] && SUDO="sudo"
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+
+# The coaching library's example and question vectors (~20 s once; cached by content under ~/.cache/hp-coach)
+.venv/bin/python -c "from assistant.moves import MOVES_CACHE, MoveLibrary; MoveLibrary.load(cache=MOVES_CACHE)" \
+    || { echo "setup: the coaching library (prompts/moves) failed to load" >&2; exit 1; }

@@ -188,3 +188,45 @@ def test_empty_and_oversized_messages_are_rejected_before_anything_is_stored(set
     with pytest.raises(InputError, match="limit"):
         coach.turn("x" * (settings.max_message_chars + 1), sid)
     assert len(coach.store.turns(sid)) == 2
+
+
+# reply quality (issue 10) -----------------------------------------------------------------------------
+OPENERS = [
+    ("As a manager: my best analyst turned down the team lead role and I don't know what to offer her.", "manager"),
+    ("honestly im bored. same reporting pipeline for 3 yrs, top ratings, learning nothing", "high-performer"),
+    ("My lead presented my migration design as his own in the leadership meeting.", "high-performer"),
+    ("I think my strongest engineer is interviewing elsewhere. How do I bring it up?", "manager"),
+    ("I got offered the team lead role and I'm not sure I want to manage people.", "high-performer"),
+]
+
+
+def test_openers_get_well_formed_replies_for_their_audience(settings: Settings) -> None:
+    from assistant.quality import audience_mismatch, broken_sentences, question_of
+
+    coach = _coach(settings)
+    questions = []
+    for text, audience in OPENERS:
+        out = coach.turn(text)
+        assert broken_sentences(out["reply"]) == [], out["reply"]
+        assert not audience_mismatch(out["reply"], audience), out["reply"]
+        assert not out["reply"].lower().startswith(("it sounds like as", "it sounds like im", "it sounds like got"))
+        assert out["citations"] and all(c["source"].endswith(".md") for c in out["citations"])
+        questions.append(question_of(out["reply"]))
+    assert len(set(questions)) == len(questions), questions  # different situations, different questions
+
+
+def test_a_conversation_never_repeats_a_question_or_a_reflection(settings: Settings) -> None:
+    coach = _coach(settings)
+    sid = None
+    replies = []
+    for text in ["My star engineer wants total freedom on her projects.", "Two of her projects slipped last quarter.",
+                 "She says the deadlines were unrealistic, and honestly she might be right.",
+                 "I could give her one project end to end, or agree check-in points together.",
+                 "I'll sit down with her on Thursday and ask which she prefers."]:
+        out = coach.turn(text, sid)
+        sid = out["session"]
+        replies.append(out["reply"])
+    questions = [r.rsplit(". ", 1)[-1] for r in replies]
+    reflections = [r.rsplit(". ", 1)[0] for r in replies]
+    assert len(set(questions)) == len(questions) and len(set(reflections)) == len(reflections), replies
+    assert out["action_plan"] and "Thursday" in out["action_plan"]

@@ -240,9 +240,9 @@ def test_ask_on_the_embedded_model() -> None:
 def test_quality_run_writes_what_a_reader_reads_and_summary_pools_scores(tmp_path: Path) -> None:
     blind = tmp_path / "set"
     blind.mkdir()
-    (blind / "openers.jsonl").write_text(
-        json.dumps({"id": "o1", "audience": "high-performer", "text": "honestly im bored, same reports for 3 yrs"}) + "\n"
-        + json.dumps({"id": "o2", "audience": "manager", "text": "As a manager: my best analyst turned down the lead role."}) + "\n")
+    openers = [{"id": "o1", "audience": "high-performer", "text": "honestly im bored, same reports for 3 yrs"},
+               {"id": "o2", "audience": "manager", "text": "As a manager: my best analyst said no to the lead role."}]
+    (blind / "openers.jsonl").write_text("".join(json.dumps(o) + "\n" for o in openers))
     (blind / "conversations.jsonl").write_text(json.dumps({"id": "c1", "audience": "manager", "turns": [
         "My star engineer wants more freedom.", "Two of her projects slipped last quarter.",
         "I could give her one project to run end to end.", "I'll talk to her on Thursday."]}) + "\n")
