@@ -338,13 +338,14 @@ def feeling_reflection(text: str, path: Path = PROMPTS_DIR / "reflections.yaml")
     it is negated just before; a feeling of someone else ("the team feels overlooked") is not theirs."""
     feelings: dict[str, str] = plain_reflections(path)["feelings"]
     low = text.lower()
-    found: list[tuple[int, str]] = []
+    found: list[tuple[int, str, int]] = []
     for word, reflection in feelings.items():
         for m in re.finditer(rf"\b{re.escape(word)}\b", low):
             sentence = re.split(r"[.!?;\n]", low[: m.start()])[-1]
             before = " ".join(sentence.split()[-3:])
-            others = re.search(r"\b(she|he|they|them|her|him|team|everyone|people|others)\b", " ".join(sentence.split()[-4:]))
-            mine = _FIRST_PERSON.search(sentence) or not sentence.strip()
+            third = r"\b(she|he|they|them|her|him|his|their|team|everyone|people|others|colleagues?|reports?|staff)\b"
+            others = re.search(third, " ".join(sentence.split()[-4:]))
+            mine = _FIRST_PERSON.search(sentence) or not re.search(third, sentence)
             if mine and not others and not _NEGATION.search(before):
-                found.append((m.start(), reflection))
-    return min(found)[1] if found else None
+                found.append((m.start(), reflection, len(word)))
+    return min(found, key=lambda f: (f[0], -f[2]))[1] if found else None  # the longest phrase at the first place

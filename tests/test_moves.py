@@ -71,6 +71,8 @@ def test_report_talk_to_a_high_performer_is_refused_on_load(tmp_path: Path) -> N
     ("I'm not bored, just busy", None),
     ("the team feels overlooked when I praise her", None),
     ("I feel completely overlooked", "overlooked"),
+    ("I'm tired of smiling through it", "had enough"),
+    ("she seems bored lately", None),
 ])
 def test_feeling_reflections_are_the_speakers_own_and_not_negated(text: str, expected: str | None) -> None:
     got = feeling_reflection(text)
