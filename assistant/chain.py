@@ -122,7 +122,10 @@ class Coach:
     # -- session ---------------------------------------------------------------------------------
     def _session(self, session_id: str | None) -> tuple[str, GrowState]:
         if session_id and self.store.has_session(session_id):
-            return session_id, GrowState.from_dict(self.store.session(session_id).state)
+            found = self.store.session(session_id)
+            if found.mode != "coach":
+                raise InputError(f"session {session_id} is a {found.mode} session; continue it with --mode {found.mode}")
+            return session_id, GrowState.from_dict(found.state)
         state = GrowState()
         sid = self.store.create_session(mode="coach", backend=self.settings.backend, model=self.settings.model_name,
                                         state=state.to_dict(), session_id=session_id)

@@ -103,7 +103,7 @@ def index(rebuild: bool = typer.Option(False, "--rebuild", help="drop the index 
 @app.command()
 def ask(
     message: str | None = typer.Argument(None, help="what the coachee (or the manager, in rehearse) says"),
-    mode: str = typer.Option("coach", "--mode", help="coach | rehearse"),
+    mode: str | None = typer.Option(None, "--mode", help="coach | rehearse (default: the session's mode, else coach)"),
     persona: str | None = typer.Option(None, "--persona", help="persona id for rehearse (see `coach personas`)"),
     difficulty: str = typer.Option("medium", "--difficulty", help="easy | medium | hard (rehearse)"),
     session: str | None = typer.Option(None, "--session", help="continue this session"),
@@ -112,6 +112,12 @@ def ask(
     dry_run: bool = typer.Option(False, "--dry-run", help="use the deterministic fake model"),
 ) -> None:
     """Say something to the coach and get one reply."""
+    if session and mode is None:  # continuing a session: its own mode, so a rehearsal stays a rehearsal
+        from .transcripts import TranscriptStore
+
+        store = TranscriptStore(_settings("fake" if dry_run else backend).db_path)
+        mode = store.session(session).mode if store.has_session(session) else None
+    mode = mode or "coach"
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; known modes: {', '.join(MODES)}")
     if message is None and not as_json:

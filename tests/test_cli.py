@@ -256,3 +256,17 @@ def test_quality_run_writes_what_a_reader_reads_and_summary_pools_scores(tmp_pat
     assert summary["reader"]["openers"] == {"n": 2, "mean": 1.0, "zeros": 1, "twos": 1}
     again = coach("quality", "run", "--backend", "fake", "--set", str(blind), "--out", str(out))
     assert again.returncode != 0 and "already holds a run" in assert_one_error_line(again)
+
+
+def test_a_rehearsal_continued_by_session_stays_a_rehearsal() -> None:
+    first = ok_json(coach("ask", "--json", "--dry-run", "--mode", "rehearse", "--persona", "ic-refuses-management",
+                          "How has the on-call load been for you?"))
+    sid = first["session"]
+    s = store()
+    turns_before, state_before = len(s.turns(sid)), s.session(sid).state
+    nxt = ok_json(coach("ask", "--json", "--dry-run", "--session", sid, "What would make next quarter better?"))
+    assert nxt["session"] == sid and "tension" in nxt and nxt.get("stage") is None
+    wrong = coach("ask", "--dry-run", "--mode", "coach", "--session", sid, "hello")
+    assert wrong.returncode != 0 and "rehearse session" in assert_one_error_line(wrong)
+    assert len(store().turns(sid)) == turns_before + 2  # the refused coach turn wrote nothing
+    assert "tension" in store().session(sid).state and state_before
