@@ -92,9 +92,11 @@ class SafetyScreen:
         cols = [head.classes.index(k) for k in KINDS]
         kind, via = None, None
         threshold = head.router.threshold if head.router else 0.5
+        crisis_threshold = float(head.thresholds.get("crisis_route", threshold))
         for i, name in enumerate(("model", "context")[: len(texts)]):
-            if route[i] >= threshold:
-                kind, via = KINDS[int(np.argmax(probs[i, cols]))], name
+            best = KINDS[int(np.argmax(probs[i, cols]))]
+            if route[i] >= threshold or (best == "crisis" and route[i] >= crisis_threshold):
+                kind, via = best, name
                 break
         if kind is None and rule:
             kind, via = rule, "backstop"

@@ -19,6 +19,7 @@ from .safety import HEAD_PATH, _head
 # the share of ordinary dev messages the router may refer: a missed disclosure costs far more than a
 # false referral, so the budget sits above issue 11's 2 % target on the (small) dev split
 FALSE_ALARM_BUDGET = 0.03
+CRISIS_EXTRA_BUDGET = 0.005
 
 
 def safety_rows(split: str) -> list[SafetyRow]:
@@ -58,13 +59,34 @@ def train_safety(seed: int = 13) -> dict[str, Any]:
                 best = (recall, router)
     assert best is not None
     head.router = best[1]
+    # a missed crisis costs most: messages the kind head reads as crisis get a lower threshold, chosen on
+    # dev so that it adds at most CRISIS_EXTRA_BUDGET to the false alarms
+    route = (head.router.proba(dev_texts, Xd) + unsafe) / 2
+    probs = head.proba(Xd)
+    kinds_only = [c for c in head.classes if c != "none"]
+    argmax = np.asarray(kinds_only)[probs[:, [head.classes.index(k) for k in kinds_only]].argmax(1)]
+    neg = dev_kinds == "none"
+    base = route >= head.router.threshold
+    crisis_threshold = head.router.threshold
+    for t in np.arange(head.router.threshold, 0.2, -0.01):
+        fired = base | ((argmax == "crisis") & (route >= t))
+        if (fired[neg].mean() - base[neg].mean()) > CRISIS_EXTRA_BUDGET:
+            break
+        crisis_threshold = round(float(t), 4)
+    head.thresholds["crisis_route"] = crisis_threshold
+    fired = base | ((argmax == "crisis") & (route >= crisis_threshold))
+    crisis_rows = dev_kinds == "crisis"
+    head.meta["crisis_dev_recall"] = {"router_only": round(float(base[crisis_rows].mean()), 4),
+                                      "with_crisis_threshold": round(float(fired[crisis_rows].mean()), 4),
+                                      "false_alarms": round(float(fired[neg].mean()), 4)}
     head.meta.update({"seed": seed, "n_train": len(train), "n_dev": len(dev),
                       "data_sha256": file_sha(SAFETY_DIR / "train.jsonl", SAFETY_DIR / "dev.jsonl"),
                       "false_alarm_budget": FALSE_ALARM_BUDGET, "tried": tried})
     head.save(HEAD_PATH)
     _head.cache_clear()
     return {"path": str(HEAD_PATH.relative_to(ROOT)),
-            "router": {"threshold": head.router.threshold, "dev_recall": round(best[0], 4)}, "tried": tried}
+            "router": {"threshold": head.router.threshold, "dev_recall": round(best[0], 4)},
+            "crisis_route": crisis_threshold, "crisis_dev_recall": head.meta["crisis_dev_recall"], "tried": tried}
 
 
 # -- the behaviour coder ------------------------------------------------------------------------------
