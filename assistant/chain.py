@@ -23,7 +23,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
 from .config import Settings
-from .errors import CoachError, InputError
+from .errors import CoachError, InputError, check_text
 from .guard import check_reply, clean_reply, reflection_problems, reply_grammar
 from .llm import backend_failure, get_chat_model, token_counter
 from .moves import (
@@ -67,7 +67,7 @@ def is_injection(message: str) -> bool:
 
 
 def _check_message(message: str, limit: int) -> str:
-    text = (message or "").strip()
+    text = check_text(message or "").strip()
     if not text:
         raise InputError("the message is empty")
     if len(text) > limit:

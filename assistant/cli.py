@@ -12,9 +12,10 @@ from typing import Any
 
 import click
 import typer
+import typer._click as _typer_click
 
 from .config import ROOT, load_settings
-from .errors import CoachError, InputError
+from .errors import CoachError, InputError, check_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="The high-performer coach: asks instead of tells.")
@@ -112,11 +113,17 @@ def ask(
     dry_run: bool = typer.Option(False, "--dry-run", help="use the deterministic fake model"),
 ) -> None:
     """Say something to the coach and get one reply."""
-    if session and mode is None:  # continuing a session: its own mode, so a rehearsal stays a rehearsal
-        from .transcripts import TranscriptStore
+    from .transcripts import TranscriptStore
 
-        store = TranscriptStore(_settings("fake" if dry_run else backend).db_path)
-        mode = store.session(session).mode if store.has_session(session) else None
+    store = TranscriptStore(_settings("fake" if dry_run else backend).db_path)
+
+    def known(sid: str | None) -> str | None:
+        if sid and not store.has_session(sid):  # a typo must not silently start a new session
+            raise InputError(f"no session {sid!r}; leave out --session to start a new one")
+        return sid
+
+    if session and mode is None:  # continuing a session: its own mode, so a rehearsal stays a rehearsal
+        mode = store.session(known(session) or "").mode
     mode = mode or "coach"
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; known modes: {', '.join(MODES)}")
@@ -138,8 +145,8 @@ def ask(
         def run(text: str, sid: str | None) -> dict[str, Any]:
             return coach.turn(text, session_id=sid)
 
-    if message is not None:
-        result = run(message, session)
+    if message is not None:  # the --session flag continues a session (a batch line's "session" may name a new one)
+        result = run(message, known(session))
         if as_json:
             _out(result)
         else:
@@ -165,6 +172,8 @@ def retrieve(
         raise InputError(f"unknown retrieval mode {mode!r}; known: hybrid, vector")
     if query is None and not as_json:
         raise InputError("give a QUERY (or use --json and JSON lines on stdin)")
+    if query is not None and not check_text(query, "the query").strip():
+        raise InputError("the query is empty")
     idx = HandbookIndex(_settings())
     idx.ensure()
     kind = "question" if questions else "page"
@@ -406,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         sys.stderr.write("coach: aborted\n")
         return 130
-    except click.ClickException as exc:
+    except (click.ClickException, _typer_click.ClickException) as exc:  # typer vendors its own click
         sys.stderr.write(f"coach: error: {' '.join(exc.format_message().split())}\n")
         return exc.exit_code
     except KeyboardInterrupt:

@@ -44,3 +44,12 @@ class DataError(CoachError):
     """A data file (page, prompt, persona, scenario) does not match its schema."""
 
     exit_code = 5
+
+
+def check_text(text: str, what: str = "the message") -> str:
+    """A message that arrived as text: not invalid UTF-8 (undecodable bytes reach Python as surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{what} is not valid UTF-8 text") from None
+    return text

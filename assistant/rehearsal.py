@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings
-from .errors import InputError, NotFoundError
+from .errors import InputError, NotFoundError, check_text
 from .personas import DIFFICULTIES, PERSONAS_DIR, Persona, get_persona, load_personas
 from .transcripts import TranscriptStore
 from .understanding.coder import code_text
@@ -227,7 +227,7 @@ class Rehearsal:
     def turn(self, message: str, persona_id: str | None, difficulty: str = "medium",
              session_id: str | None = None) -> dict[str, Any]:
         """Answer one manager message in character; creates the session on the first message."""
-        text = message.strip()
+        text = check_text(message).strip()
         if not text:
             raise InputError("the message is empty")
         if len(text) > self.settings.max_message_chars:

@@ -179,8 +179,16 @@ def seeded() -> list[tuple[str, int, str, str]]:
         (["ask", "--dry-run", "--session", "kept", "x" * 60], {"COACH_MAX_MESSAGE_CHARS": "50"}, ("50",)),
         (["ask", "hi"], {"COACH_BACKEND": "nonsense"}, ("nonsense", "embedded", "openai", "fake")),
         (["ask", "--backend", "embedded", "hi"], {"COACH_MODEL_PATH": "/nonexistent.gguf"}, ("/nonexistent.gguf",)),
+        (["ask", "--dry-run", "bad \udcff utf8"], {}, ("UTF-8",)),
+        (["ask", "--dry-run", "--mode", "rehearse", "--persona", "ic-refuses-management", "bad \udcff"], {}, ("UTF-8",)),
+        (["ask", "--dry-run", "--session", "no-such-session", "hi"], {}, ("no-such-session", "leave out --session")),
+        (["ask", "--bogus", "hi"], {}, ("--bogus",)),
+        (["retrieve", "-k", "0", "x"], {}, ("-k",)),
+        (["retrieve", ""], {}, ("empty",)),
+        (["debrief"], {}, ("--session",)),
     ],
-    ids=["unknown-mode", "empty-message", "oversized-message", "unknown-backend", "missing-model-file"],
+    ids=["unknown-mode", "empty-message", "oversized-message", "unknown-backend", "missing-model-file", "invalid-utf8",
+         "invalid-utf8-rehearse", "unknown-session", "unknown-flag", "k-zero", "empty-query", "debrief-no-session"],
 )
 def test_ask_errors_are_one_line_and_keep_the_store(seeded: list, args: list[str], env: dict[str, str],
                                                     needles: tuple[str, ...]) -> None:
