@@ -7,6 +7,7 @@ turn domain errors into a chat message. The coaching, rehearsal and scoring logi
 from __future__ import annotations
 
 import html
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -71,6 +72,12 @@ class Services:
         return self._rehearsal
 
 
+def markdown_text(text: str) -> str:
+    """The manager's own words shown literally inside Markdown: no table breaks, links or emphasis."""
+    flat = " ".join(html.escape(text).split())
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|>~])", r"\\\1", flat)
+
+
 def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
     services = Services(settings)
     if warm:
@@ -132,9 +139,9 @@ def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
             d = debrief(services.coach.store, session)
         except CoachError as exc:
             return f"⚠️ {exc}"
-        rows = "\n".join(f"| {r['practice']} | {r['rating']} | “{html.escape(r['quote'])}” | `{r['source']}` |"
+        rows = "\n".join(f"| {r['practice']} | {r['rating']} | “{markdown_text(r['quote'])}” | `{r['source']}` |"
                          for r in d["scorecard"])
-        qs = "\n".join(f"- {q}" for q in d["questions"])
+        qs = "\n".join(f"- {markdown_text(q)}" for q in d["questions"])
         return (f"### Questions for you\n\n{qs}\n\n### Scorecard\n\n| practice | rating | your words | handbook |\n"
                 f"|---|---|---|---|\n{rows}")
 

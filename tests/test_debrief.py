@@ -119,3 +119,13 @@ def test_exact_excerpt_survives_odd_whitespace() -> None:
     line = "Right.   What keeps you\nhere, honestly?  Tell me."
     assert exact_excerpt("What keeps you here, honestly?", line) == "What keeps you\nhere, honestly?"
     assert exact_excerpt("Something else entirely.", line) is None
+
+
+def test_the_managers_words_render_literally_in_the_debrief_markdown() -> None:
+    from assistant.ui import markdown_text
+
+    shown = markdown_text("Pay | title [see here](http://x.example) and *now*\nplease")
+    assert "|" not in shown.replace("\\|", "") and "](" not in shown.replace("\\]\\(", "")
+    assert "*now*" not in shown and "\n" not in shown
+    # the same characters read back once Markdown's escapes are removed
+    assert shown.replace("\\", "") == "Pay | title [see here](http://x.example) and *now* please"
