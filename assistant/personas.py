@@ -167,3 +167,13 @@ def get_persona(persona_id: str, folder: Path = PERSONAS_DIR) -> Persona:
         return parse_persona(path)
     known = ", ".join(p.id for p in load_personas(folder))
     raise NotFoundError(f"unknown persona {persona_id!r}; known personas: {known}")
+
+
+def persona_brief(p: Persona) -> str:
+    """What the manager sees before the first line: who, their role, what the manager knows, and the goal
+    of the practice. Never the hidden concern, the persona's wants or its lines."""
+    practices = ", ".join(p.practices)
+    return (f"**You are talking with {p.name}**, {p.role}.\n\n"
+            f"**What you know:** {p.background}\n\n"
+            f"**Your goal:** a conversation in which {p.name} feels heard and you agree a next step together. "
+            f"The debrief looks for: {practices}.")

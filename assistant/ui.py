@@ -172,6 +172,10 @@ def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
                                       label="Scenario", elem_id="rehearse-persona")
                 difficulty = gr.Radio(["easy", "medium", "hard"], value="medium", label="Difficulty",
                                       elem_id="rehearse-difficulty")
+            from .personas import persona_brief
+
+            by_id = {p.id: p for p in personas}
+            brief = gr.Markdown(persona_brief(personas[0]) if personas else "", elem_id="rehearse-brief")
             tension = gr.Markdown(elem_id="rehearse-tension")
             r_chat = gr.Chatbot(label="You are the manager", elem_id="rehearse-chat", height=380)
             with gr.Row():
@@ -189,6 +193,7 @@ def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
                 return [], "", None, ""
 
             persona.change(reset_rehearsal, None, r_outs)
+            persona.change(lambda pid: persona_brief(by_id[pid]) if pid in by_id else "", persona, brief)
             difficulty.change(reset_rehearsal, None, r_outs)
         try:
             from .review import build_review_tab

@@ -133,6 +133,14 @@ def test_rehearse_tab_turn_and_debrief(fake_app: str, page) -> None:
     chosen.click()
     page.get_by_role("option").nth(1).click()
     page.wait_for_function("(first) => document.querySelector('#rehearse-persona input').value !== first", arg=first)
+    # the scenario brief names who the manager is talking to before the first line, and follows the choice
+    from assistant.personas import load_personas
+
+    title = chosen.input_value()
+    persona = next(p for p in load_personas() if p.title == title)
+    page.wait_for_function("(name) => document.querySelector('#rehearse-brief').innerText.includes(name)",
+                           arg=f"You are talking with {persona.name}")
+    assert persona.hidden_concern not in page.locator("#rehearse-brief").inner_text()
 
     page.locator("#rehearse-input textarea").fill("Thanks for making time. How are things going for you lately?")
     page.locator("#rehearse-send").click()

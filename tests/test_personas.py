@@ -84,3 +84,13 @@ def test_not_yaml_is_a_data_error(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("id: [unclosed\n", encoding="utf-8")
     with pytest.raises(DataError, match="bad.yaml"):
         load_personas(tmp_path)
+
+
+def test_the_brief_names_who_and_what_the_manager_knows_but_never_the_hidden_concern() -> None:
+    from assistant.personas import load_personas, persona_brief
+
+    for p in load_personas():
+        brief = persona_brief(p)
+        assert p.name in brief and p.role in brief and p.background in brief
+        assert p.hidden_concern not in brief and p.wants not in brief
+        assert not any(line in brief for band in ("reveal", "agree") for line in getattr(p.lines, band))
