@@ -172,7 +172,7 @@ class Coach:
             raise
         except Exception as exc:  # a client library failed: one line, the user turn is kept
             self.store.save_state(sid, state.to_dict())
-            raise backend_failure(exc) from exc
+            raise backend_failure(exc, self.settings.base_url, self.settings.timeout) from exc
         meta["latency_s"] = round(time.perf_counter() - started, 3)
         meta["codes"] = [c for _, c in code_text(reply)]
         self.store.save_state(sid, state.to_dict())
@@ -371,7 +371,10 @@ class Coach:
             plain = [q for q in self.angles["stage_questions"][stage] if q not in state.asked]
             cand_texts = plain[:1] or [self.angles["low_effort"][0]]
         drafts: list[str] = []
+        started = time.perf_counter()
         for attempt in range(2):
+            if attempt and time.perf_counter() - started > self.settings.timeout / 2:
+                break  # no time for a second draft within the turn's budget: the constructed reply below
             kwargs: dict[str, Any] = {}
             if grammar_ok:
                 # A 135M model writes unfaithful reflections and aimless questions of its own, so on a

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     n_threads: int | None = Field(None, validation_alias=AliasChoices("n_threads", "COACH_N_THREADS"))
     temperature: float = Field(0.2, validation_alias=AliasChoices("temperature", "COACH_TEMPERATURE"))
     max_tokens: int = Field(96, validation_alias=AliasChoices("max_tokens", "COACH_MAX_TOKENS"))
-    timeout: float = Field(60.0, validation_alias=AliasChoices("timeout", "COACH_TIMEOUT"))
+    timeout: float = Field(20.0, gt=0, validation_alias=AliasChoices("timeout", "COACH_TIMEOUT"))  # per turn, s
     resources: Path | None = Field(None, validation_alias=AliasChoices("resources", "COACH_RESOURCES"))
     max_message_chars: int = Field(
         4000, validation_alias=AliasChoices("max_message_chars", "COACH_MAX_MESSAGE_CHARS")

@@ -256,7 +256,9 @@ def _openai(settings: Settings) -> BaseChatModel:
     return ChatOpenAI(
         model=settings.model or "gpt-4o-mini", base_url=settings.base_url,
         api_key=settings.api_key or "not-needed", temperature=settings.temperature,
-        max_tokens=settings.max_tokens * 2, timeout=settings.timeout, max_retries=1,
+        # COACH_TIMEOUT is the whole turn's budget: no client retries (the chain's one regeneration is
+        # skipped when half the budget is gone), so a hung server costs the user at most the budget
+        max_tokens=settings.max_tokens * 2, timeout=settings.timeout, max_retries=0,
     )
 
 
@@ -277,10 +279,14 @@ def get_chat_model(settings: Settings) -> BaseChatModel:
     return factory(settings)
 
 
-def backend_failure(exc: Exception) -> BackendError:
+def backend_failure(exc: Exception, server: str | None = None, budget: float | None = None) -> BackendError:
     """Turn a client library's exception into one line a person can act on."""
     name = type(exc).__name__
     text = " ".join(str(exc).split())[:200]
+    if "Timeout" in name or "timed out" in text.lower():
+        where = f"the model server at {server}" if server else "the model server"
+        return BackendError(f"{where} did not answer within the turn's time budget"
+                            + (f" ({budget:g} s, COACH_TIMEOUT)" if budget else "") + "; your message is kept")
     if "Connection" in name or "connect" in text.lower():
         return BackendError(f"cannot reach the model server ({name}): check OPENAI_BASE_URL and that it is running")
     if "Authentication" in name or "401" in text:

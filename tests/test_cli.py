@@ -278,3 +278,47 @@ def test_a_rehearsal_continued_by_session_stays_a_rehearsal() -> None:
     assert wrong.returncode != 0 and "rehearse session" in assert_one_error_line(wrong)
     assert len(store().turns(sid)) == turns_before + 2  # the refused coach turn wrote nothing
     assert "tension" in store().session(sid).state and state_before
+
+
+def test_a_hung_model_server_fails_within_the_turn_budget_and_keeps_the_message() -> None:
+    """A server that accepts the connection and never answers: one line naming it, within COACH_TIMEOUT
+    (plus process start), and the user's message is stored."""
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])  # read nothing, answer nothing
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        started = time.perf_counter()
+        proc = coach("ask", "--json", "--backend", "openai", "I want to grow without managing",
+                     env={"OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "x", "COACH_TIMEOUT": "3"})
+        elapsed = time.perf_counter() - started
+    finally:
+        stop.set()
+        thread.join()
+        for c in held:
+            c.close()
+        listener.close()
+    line = assert_one_error_line(proc)
+    assert f"127.0.0.1:{port}" in line and "time budget" in line, line
+    assert elapsed < 3 + 30, elapsed  # the budget plus a cold process start, never the old 128 s
+    s = store()
+    sids = [r[0] for r in s._db.execute("SELECT id FROM sessions").fetchall()]
+    texts = [t.text for sid in sids for t in s.turns(sid)]
+    s.close()
+    assert "I want to grow without managing" in texts
