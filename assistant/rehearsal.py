@@ -260,7 +260,9 @@ class Rehearsal:
         return {"reply": reply, "session": sid, "persona": persona.id, "difficulty": difficulty,
                 "tension": tension, "revealed": revealed, "codes": moves.codes, "stage": None,
                 "citations": [], "safety": None, "band": band, "moves": moves.moves, "voice": voice,
-                "name": persona.name}
+                "name": persona.name, "fallback": voice == "fallback",
+                "notice": ("the model server did not answer in time; this is the persona's scripted line"
+                           if voice == "fallback" else None)}
 
     def _real_disclosure(self, text: str, dismissive: bool) -> str | None:
         if self._screen is None:
@@ -350,8 +352,8 @@ class Rehearsal:
             kwargs = {"grammar": GRAMMAR, "max_tokens": 72}
         try:
             out = self.model.invoke([SystemMessage(content=system), HumanMessage(content=prompt)], **kwargs)
-        except Exception:  # noqa: BLE001 - any model failure falls back to the scripted line
-            return line, "line"
+        except Exception:  # noqa: BLE001 - any model failure falls back to the scripted line, said in the JSON
+            return line, "fallback"
         text = " ".join(str(out.content).split()).strip(" \"'")
         if check_rephrase(text, line, persona, revealed) is None:
             return text, "model"

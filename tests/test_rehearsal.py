@@ -230,6 +230,17 @@ def test_model_rephrasing_is_used_only_when_it_passes(settings: Settings, store:
     assert second["reply"] == getattr(persona.lines, second["band"])[0]
 
 
+def test_a_failing_model_falls_back_to_the_line_and_says_so(settings: Settings, store: TranscriptStore) -> None:
+    class Broken(FakeChatModel):
+        def _reply(self, messages):  # type: ignore[override]
+            raise TimeoutError("Request timed out.")
+
+    rehearsal = Rehearsal(settings, store, model=Broken(), rephrase=True)
+    out = rehearsal.turn("What matters most to you about the offer?", PRIYA)
+    assert out["fallback"] is True and out["voice"] == "fallback" and "scripted line" in out["notice"]
+    assert out["reply"] in [line for band in ("guarded", "neutral", "open") for line in getattr(get_persona(PRIYA).lines, band)]
+
+
 @pytest.mark.slow
 def test_embedded_model_holds_character(tmp_path: Path) -> None:
     """Six turns on the real SmolLM2 with rephrasing on: every reply passes the in-character check."""
