@@ -68,14 +68,20 @@ def test_reader_scores_pool_to_mean_and_zeros() -> None:
     assert s["conversations"]["mean"] == 2.0
 
 
-def test_blind_set_reads_and_names_a_bad_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["blind", "blind2", "blind3", "blind4"])
+def test_every_blind_set_reads_with_both_audiences(name: str) -> None:
     from assistant.config import ROOT
-    from assistant.errors import DataError
 
-    openers, conversations = read_set(ROOT / "evals" / "blind")
-    assert len(openers) >= 60 and len(conversations) >= 12
+    openers, conversations = read_set(ROOT / "evals" / name)
+    assert len(openers) >= 48 and len(conversations) >= 10
     assert {o["audience"] for o in openers} == {"manager", "high-performer"}
     assert all(4 <= len(c["turns"]) <= 6 for c in conversations)
+    assert len({o["id"] for o in openers}) == len(openers)
+
+
+def test_blind_set_reads_and_names_a_bad_line(tmp_path: Path) -> None:
+    from assistant.errors import DataError
+
     (tmp_path / "openers.jsonl").write_text(json.dumps({"id": "x", "audience": "manager"}) + "\n")
     (tmp_path / "conversations.jsonl").write_text("")
     with pytest.raises(DataError, match=r"openers.jsonl:1: field text"):
