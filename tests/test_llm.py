@@ -227,7 +227,9 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
 @pytest.fixture
 def server_settings(llama_server: tuple[str, str]) -> Settings:
     base_url, model = llama_server
-    return Settings(backend="openai", base_url=base_url, api_key="x", model=model, max_tokens=48)
+    # a 135M model on two busy CPU cores can need more than the default 20 s turn budget; the budget has its own
+    # test (test_cli: a hung server); this one is about the backend working
+    return Settings(backend="openai", base_url=base_url, api_key="x", model=model, max_tokens=48, timeout=90)
 
 
 @pytest.mark.slow
