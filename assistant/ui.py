@@ -72,6 +72,12 @@ class Services:
         return self._rehearsal
 
 
+def tension_sparkline(path: list[int]) -> str:
+    """Tension after each turn (0-10) as a one-line plot: ▁ calm … █ at its highest."""
+    bars = "▁▂▃▄▅▆▇█"
+    return "".join(bars[min(max(int(t), 0), 10) * (len(bars) - 1) // 10] for t in path[-24:]) or "▁"
+
+
 def markdown_text(text: str) -> str:
     """The manager's own words shown literally inside Markdown: no table breaks, links or emphasis."""
     flat = " ".join(html.escape(text).split())
@@ -127,8 +133,10 @@ def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
         for i in range(0, len(words), 3):
             shown = (shown + " " + " ".join(words[i:i + 3])).strip()
             yield [*history, {"role": "assistant", "content": shown}], "", result["session"], gr.update()
+        path = services.rehearsal.store.session(result["session"]).state.get("path", [])
         yield ([*history, {"role": "assistant", "content": result["reply"]}], "", result["session"],
-               f"Tension: **{result['tension']}/10**" + (" · the real concern has come out" if result["revealed"] else ""))
+               f"Tension: **{result['tension']}/10** · over time: `{tension_sparkline(path)}`"
+               + (" · the real concern has come out" if result["revealed"] else ""))
 
     def end_rehearsal(session: str | None) -> str:
         if not session:

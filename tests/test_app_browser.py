@@ -147,7 +147,7 @@ def test_rehearse_tab_turn_and_debrief(fake_app: str, page) -> None:
     page.wait_for_function("() => document.querySelector('#rehearse-tension').innerText.includes('Tension:')")
     reply = page.locator("#rehearse-chat [data-testid='bot']").last.inner_text().strip()
     assert reply
-    assert re.search(r"Tension: \d+/10", page.locator("#rehearse-tension").inner_text())
+    assert re.search(r"Tension: \d+/10 · over time: [▁▂▃▄▅▆▇█]{2}", page.locator("#rehearse-tension").inner_text())
 
     page.locator("#rehearse-end").click()
     page.wait_for_function("() => document.querySelector('#rehearse-debrief').innerText.includes('Scorecard')")

@@ -129,3 +129,11 @@ def test_the_managers_words_render_literally_in_the_debrief_markdown() -> None:
     assert "*now*" not in shown and "\n" not in shown
     # the same characters read back once Markdown's escapes are removed
     assert shown.replace("\\", "") == "Pay | title [see here](http://x.example) and *now* please"
+
+
+def test_tension_over_time_is_a_one_line_plot() -> None:
+    from assistant.ui import tension_sparkline
+
+    assert tension_sparkline([0, 5, 10]) == "▁▄█"
+    assert tension_sparkline([]) == "▁" and len(tension_sparkline(list(range(40)))) == 24
+    assert tension_sparkline([-3, 14]) == "▁█"  # out-of-range values are clamped, never an error
