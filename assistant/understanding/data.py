@@ -29,10 +29,11 @@ SafetyLabel = Literal["crisis", "harassment", "discrimination", "retaliation", "
                       "none"]
 
 
-class SafetyRow(BaseModel):
+class TextRow(BaseModel):
+    """A labelled message: non-blank text, an optional source; subclasses add the label."""
+
     model_config = ConfigDict(extra="forbid")
     text: str
-    kind: SafetyLabel
     source: str | None = None
 
     @field_validator("text")
@@ -41,6 +42,16 @@ class SafetyRow(BaseModel):
         if not v.strip():
             raise ValueError("is empty")
         return v
+
+
+class SafetyRow(TextRow):
+    kind: SafetyLabel
+
+
+class LabelRow(TextRow):
+    """A row of a single-label signal (``audience``, ``grow``); the label is checked against the signal."""
+
+    label: str
 
 
 class Conversation(BaseModel):

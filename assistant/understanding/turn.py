@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, field_validator
 
 from ..config import ROOT
-from .data import DATA_DIR, file_sha, read_rows
+from .data import DATA_DIR, LabelRow, file_sha, read_rows
 from .heads import LinearHead, fit
 
 MODELS = ROOT / "evals" / "models"
@@ -32,20 +31,6 @@ LABELS = {"audience": ("manager", "high-performer"),
           "grow": ("goal", "reality", "options", "commitment", "other")}
 # the share of dev readings that may be wrong among those the head is confident about
 PRECISION_TARGET = {"audience": 0.95, "grow": 0.85}
-
-
-class LabelRow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str
-    label: str
-    source: str | None = None
-
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("is empty")
-        return v
 
 
 def signal_rows(signal: str, split: str) -> list[LabelRow]:
