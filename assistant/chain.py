@@ -30,7 +30,6 @@ from .moves import (
     MOVES_CACHE,
     QUESTION_FLOOR,
     REFLECT,
-    RELATED,
     Match,
     Move,
     MoveLibrary,
@@ -77,12 +76,6 @@ def _check_message(message: str, limit: int) -> str:
 
 def _citation(hit: Hit) -> dict[str, Any]:
     return {"source": hit.source, "title": hit.title, "topics": hit.topics, "heading": hit.heading}
-
-
-def _question_citation(hit: Hit) -> dict[str, Any]:
-    """A situation's question cites the handbook page and section it draws on."""
-    return {"source": hit.source, "title": hit.title, "topics": hit.topics, "heading": hit.heading,
-            "situation": hit.id}
 
 
 class Coach:
@@ -197,15 +190,15 @@ class Coach:
             meta = {"safety": reading.kind, "stage": state.stage, "citations": [], "route": "safety",
                     "safety_via": reading.via, "safety_scores": reading.scores}
             return referral(reading.kind, self.settings.resources, again=reading.kind in referred), meta
-        reply, meta = self._coach(sid, state, text)
+        reply, meta = self._coach(sid, state, text, [t.text for t in earlier if t.role == "user"])
         if after_referral and meta.get("route") != "pause":
             reply = f"{resume_line()} {reply}"
         return reply, meta
 
-    def _coach(self, sid: str, state: GrowState, text: str) -> tuple[str, dict[str, Any]]:
+    def _coach(self, sid: str, state: GrowState, text: str, earlier: list[str]) -> tuple[str, dict[str, Any]]:
+        """One coaching reply; ``earlier`` is what the person said before, oldest first."""
         if is_injection(text):
             return self._hold_role(state, text)
-        earlier = [t.text for t in self.store.turns(sid)[:-1] if t.role == "user"]
         read = self._understand(state, text, earlier[-1] if earlier else None)
         read["said"] = " ".join([*earlier, text])
         stage = state.update(text, read["aim"])
@@ -235,13 +228,8 @@ class Coach:
             heard = self.signals.audience(vector, text)
             state.audience, audience = heard.label, heard.label or self._audience_guess(vector, heard)
         match = self.moves.match(vector, audience)
-        current = self.moves.by_id(state.situation)
-        if match and match.confident:
-            if state.audience is None and match.situation.audience != "both":
-                state.audience = match.situation.audience
-            state.situation = match.situation.id
-        elif current is None and match and match.score >= RELATED:
-            state.situation = match.situation.id
+        if match and match.confident and state.audience is None and match.situation.audience != "both":
+            state.audience = match.situation.audience
         return {"vector": vector, "previous": before, "aim": aim.label, "aim_p": aim.p, "match": match,
                 "audience": audience}
 
@@ -265,6 +253,12 @@ class Coach:
         p_situations = sum(max(v, 0.0) for s, v in top if s.audience == "manager") / total
         p_head = heard.p if heard.best == "manager" else 1 - heard.p
         return "manager" if (p_head + p_situations) / 2 >= 0.5 else "high-performer"
+
+    def _move_citation(self, hit: Hit) -> dict[str, Any]:
+        """A library question cites its situation's handbook page and section."""
+        situation = self.moves.by_id(hit.id)
+        assert situation is not None  # library hits are built from the library
+        return situation.citation()
 
     @staticmethod
     def _signals_meta(read: dict[str, Any]) -> dict[str, Any]:
@@ -334,7 +328,7 @@ class Coach:
         state.asked.append(question)
         titles = " and ".join(f"“{t}”" for t in dict.fromkeys(p.title for p in pages))
         reply = f"{self.angles['reflections']['injection']} The handbook covers this in {titles}. {question}"
-        cites = [_citation(p) for p in pages] + [_question_citation(q) for q in questions[:1] if q.kind == "move"]
+        cites = [_citation(p) for p in pages] + [self._move_citation(q) for q in questions[:1] if q.kind == "move"]
         return reply, {"stage": state.stage, "citations": cites, "route": "injection"}
 
     def _new_angle(self, state: GrowState, read: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -409,7 +403,7 @@ class Coach:
         """Cite what the question drew on: a situation's question cites its page and section; any other
         question cites the handbook chunks it is close to (the closest always, so a reader can open it)."""
         question = reply.rsplit(". ", 1)[-1]
-        cites = [_question_citation(q) for q in questions if q.text == question and q.kind == "move"]
+        cites = [self._move_citation(q) for q in questions if q.text == question and q.kind == "move"]
         if pages:
             vecs = self.index.embedder.embed([question] + [p.text for p in pages])
             sims = [sum(a * b for a, b in zip(vecs[0], v, strict=True)) for v in vecs[1:]]

@@ -113,17 +113,16 @@ def ask(
     dry_run: bool = typer.Option(False, "--dry-run", help="use the deterministic fake model"),
 ) -> None:
     """Say something to the coach and get one reply."""
-    from .transcripts import TranscriptStore
+    if session:  # a typo must not silently start a new session; a rehearsal continues as a rehearsal
+        from .transcripts import TranscriptStore
 
-    store = TranscriptStore(_settings("fake" if dry_run else backend).db_path)
-
-    def known(sid: str | None) -> str | None:
-        if sid and not store.has_session(sid):  # a typo must not silently start a new session
-            raise InputError(f"no session {sid!r}; leave out --session to start a new one")
-        return sid
-
-    if session and mode is None:  # continuing a session: its own mode, so a rehearsal stays a rehearsal
-        mode = store.session(known(session) or "").mode
+        store = TranscriptStore(_settings("fake" if dry_run else backend).db_path)
+        exists = store.has_session(session)
+        if exists:
+            mode = mode or store.session(session).mode
+        store.close()
+        if not exists and message is not None:  # batch lines may still name a new session
+            raise InputError(f"no session {session!r}; leave out --session to start a new one")
     mode = mode or "coach"
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; known modes: {', '.join(MODES)}")
@@ -146,7 +145,7 @@ def ask(
             return coach.turn(text, session_id=sid)
 
     if message is not None:  # the --session flag continues a session (a batch line's "session" may name a new one)
-        result = run(message, known(session))
+        result = run(message, session)
         if as_json:
             _out(result)
         else:

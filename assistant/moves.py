@@ -38,7 +38,6 @@ KNOWLEDGE_DIR = ROOT / "knowledge"
 # a message this close (cosine, MiniLM) to one of a situation's examples is that situation; chosen on the
 # leave-one-out and dev figures in docs/quality.md (`coach quality moves`)
 CONFIDENT = 0.60
-RELATED = 0.45  # close enough to keep drawing questions from a situation already under way
 REFLECT = 0.60  # a library reflection this close (cosine) to the message, from one of the three closest situations, is used
 # a library question is used only when its situation's closeness plus its own closeness to the message
 # reaches this (else a bank question for the stage): on the dev openers, read by hand, 0.90 kept about

@@ -61,7 +61,6 @@ class GrowState:
     action_plan: str | None = None
     closed: bool = False
     audience: str | None = None
-    situation: str | None = None  # the coaching situation the session is about (prompts/moves)
     reflected: list[str] = field(default_factory=list)  # reflections already used, never twice
 
     @classmethod
