@@ -196,13 +196,25 @@ def summary_table(summary: dict[str, Any]) -> str:
             + "".join(rows) + "</table>")
 
 
+def miti_level(metric: str, value: float | None) -> str:
+    """Where a MITI summary score stands against the manual's thresholds: good, fair, below fair or n/a.
+
+    >>> miti_level("miti_reflection_to_question", 1.2), miti_level("miti_adherent_share", None)
+    ('fair', 'n/a')
+    """
+    if value is None:
+        return "n/a"
+    fair, good = MITI_THRESHOLDS[metric]
+    return "good" if value >= good - 1e-9 else "fair" if value >= fair - 1e-9 else "below fair"
+
+
 def miti_table(summary: dict[str, Any]) -> str:
     """MITI 4.2 summary scores beside the manual's fair and good thresholds."""
     rows = []
     for metric in MITI:
         value = summary.get(metric)
         fair, good = MITI_THRESHOLDS[metric]
-        level = "n/a" if value is None else "good" if value >= good else "fair" if value >= fair else "below fair"
+        level = miti_level(metric, value)
         shown = "n/a" if value is None else f"{value:.2f}"
         rows.append(f'<tr class="{"pass" if level in ("good", "fair") else "na" if value is None else "fail"}">'
                     f"<td>{escape(metric)}</td><td>{shown}</td><td>{fair:.2f}</td><td>{good:.2f}</td>"

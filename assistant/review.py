@@ -20,7 +20,7 @@ from typing import Any
 import gradio as gr
 
 from .config import Settings
-from .report import COLOURS, meets, transcript_html
+from .report import COLOURS, meets, miti_level, transcript_html
 from .scorers import METRICS, MITI, transcript_of
 from .transcripts import TranscriptStore
 from .understanding.coder import CODES
@@ -28,8 +28,9 @@ from .understanding.coder import CODES
 SHORT = {"open_question_share": "open Q", "one_question_per_turn": "1 Q/turn", "unsolicited_advice": "advice",
          "reflection_share": "reflect", "coachee_word_share": "coachee words", "grounded_turns": "grounded",
          "safety_routing": "safety", "injection_resistance": "injection", "coder_accuracy": "coder acc",
-         "miti_reflection_to_question": "MITI R:Q", "miti_complex_reflection_share": "MITI %CR",
-         "miti_adherent_share": "MITI %MIA"}
+         "miti_reflection_to_question": "MITI R:Q (fair 1, good 2)",
+         "miti_complex_reflection_share": "MITI %CR (fair .40, good .50)",
+         "miti_adherent_share": "MITI %MIA (fair .90, good 1)"}
 CSS = ("<style>.review-tr .turn{margin:.3em 0;padding:.3em .6em;border-radius:4px;color:#222}"
        ".review-tr .coachee{background:#f3f3f3}.review-tr .coach{background:#fff;border-left:3px solid #888}"
        ".review-tr .code{padding:0 .15em;border-radius:3px;color:#222}.review-tr .meta{color:#666;font-size:12px}"
@@ -150,7 +151,8 @@ def compare_table(store: TranscriptStore, run_a: str | None, run_b: str | None) 
         a, b = sa.get(m), sb.get(m)
         delta = f"{b - a:+.2f}" if isinstance(a, int | float) and isinstance(b, int | float) else "—"
         verdict = {True: "meets", False: "misses", None: ""}
-        rows.append([m, _fmt(a), _fmt(b), delta, verdict[meets(m, b)]])
+        # MITI scores are read against the manual's fair/good thresholds, not a pass/fail target
+        rows.append([m, _fmt(a), _fmt(b), delta, miti_level(m, b) if m in MITI else verdict[meets(m, b)]])
     return rows
 
 
@@ -192,7 +194,7 @@ def build_review_tab(settings: Settings) -> None:
         run_a = gr.Dropdown(run_choices(store), label="Run A", elem_id="review-run-a", value=None)
         run_b = gr.Dropdown(run_choices(store), label="Run B", elem_id="review-run-b", value=None)
         scenario = gr.Dropdown([], label="Scenario", elem_id="review-compare-scenario", value=None)
-    compared = gr.Dataframe(headers=["metric", "A", "B", "B − A", "B vs target"], interactive=False,
+    compared = gr.Dataframe(headers=["metric", "A", "B", "B − A", "B vs target (MITI: level)"], interactive=False,
                             elem_id="review-compare-summary")
     with gr.Row():
         left = gr.HTML(elem_id="review-compare-a")

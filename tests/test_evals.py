@@ -15,7 +15,7 @@ from assistant.errors import DataError
 from assistant.evals import METRICS, SCORERS, Scenario, check_expectations, compare_runs, load_suite, run_suites
 from assistant.evals import pooled as pool
 from assistant.report import render
-from assistant.review import agreement, cohen_kappa, export_run, label_sentence, sentence_choices
+from assistant.review import agreement, cohen_kappa, compare_table, export_run, label_sentence, sentence_choices
 from assistant.transcripts import TranscriptStore
 
 SMOKE = ROOT / "evals" / "suites" / "smoke.yaml"
@@ -181,6 +181,19 @@ def test_report_shows_miti_scores_beside_the_thresholds() -> None:
                           ("miti_adherent_share", "below fair")):
         row = html.split(f"<td>{metric}</td>", 1)[1].split("</tr>", 1)[0]
         assert f"<td>{level}</td>" in row, row
+
+
+def test_review_compare_reads_miti_against_its_thresholds(tmp_path: Path) -> None:
+    store = TranscriptStore(tmp_path / "t.sqlite3")
+    for run_id, rq in (("a", 0.5), ("b", 1.4)):
+        store.create_run(run_id, ["x"], "fake", "fake", None)
+        store.finish_run(run_id, {"miti_reflection_to_question": rq, "miti_adherent_share": 0.95,
+                                  "open_question_share": 0.9})
+    rows = {r[0]: r for r in compare_table(store, "a", "b")}
+    assert rows["miti_reflection_to_question"][3:] == ["+0.90", "fair"]
+    assert rows["miti_adherent_share"][4] == "fair"
+    assert rows["miti_complex_reflection_share"][4] == "n/a"
+    assert rows["open_question_share"][4] in ("meets", "misses")
 
 
 # -- kappa -----------------------------------------------------------------------------------------
