@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     max_tokens: int = Field(96, validation_alias=AliasChoices("max_tokens", "COACH_MAX_TOKENS"))
     timeout: float = Field(20.0, gt=0, validation_alias=AliasChoices("timeout", "COACH_TIMEOUT"))  # per turn, s
     resources: Path | None = Field(None, validation_alias=AliasChoices("resources", "COACH_RESOURCES"))
+    # turns served at once by `coach serve`; default 2 on the embedded model (one llama context, turns
+    # queue either way) and 16 on a server, so a slow or hung server does not hold every slot
+    concurrency: int | None = Field(None, gt=0, validation_alias=AliasChoices("concurrency", "COACH_CONCURRENCY"))
     max_message_chars: int = Field(
         4000, validation_alias=AliasChoices("max_message_chars", "COACH_MAX_MESSAGE_CHARS")
     )
@@ -94,6 +97,11 @@ class Settings(BaseSettings):
         if self.chroma_path is None:
             self.chroma_path = self.data_dir / "chroma"
         return self
+
+    @property
+    def turn_slots(self) -> int:
+        """How many turns the web app runs at once (``COACH_CONCURRENCY``, else by backend)."""
+        return self.concurrency or (2 if self.backend == "embedded" else 16)
 
     @property
     def db_path(self) -> Path:

@@ -217,7 +217,12 @@ def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
 CSS = "#rehearse-debrief th, #rehearse-debrief td:nth-child(2) { white-space: nowrap; word-break: normal; }"
 
 
+def queued(demo: gr.Blocks, settings: Settings) -> gr.Blocks:
+    """The app's queue as `coach serve` runs it: ``settings.turn_slots`` turns at once."""
+    return demo.queue(default_concurrency_limit=settings.turn_slots)
+
+
 def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False) -> None:
     demo = build_app(settings, warm=True)
-    demo.queue(default_concurrency_limit=2).launch(server_name=host, server_port=port, inbrowser=open_browser,
+    queued(demo, settings).launch(server_name=host, server_port=port, inbrowser=open_browser,
                                                    show_error=True, css=CSS)
