@@ -1,7 +1,8 @@
 """Benchmarks for the targets in the issues. Prints figures; asserts nothing (tests stay deterministic).
 
     .venv/bin/python bench/run.py            # all
-    .venv/bin/python bench/run.py ask index  # some (index, safety, ask, serve)
+    .venv/bin/python bench/run.py ask index  # some (index, safety, ask, serve, load)
+    COACH_LOAD_USERS=20 .venv/bin/python bench/run.py load   # the web app under many users (not in "all")
 
 Uses a temporary data folder so the developer's transcripts and index are untouched.
 """
@@ -137,6 +138,90 @@ def bench_serve() -> None:
                 if line.startswith("VmRSS"):
                     rss += int(line.split()[1])
         print(f"`coach serve` resident memory after a turn: {rss / 1024:.0f} MB")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _serving(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`coach serve` on a free loopback port, answering, with one warm-up turn done."""
+    from gradio_client import Client
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(COACH), "serve", "--port", str(port)], env={**ENV, **(extra_env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            time.sleep(1)
+    Client(url, verbose=False).predict("I want to grow", [], None, fn_index=0)
+    return proc, url
+
+
+def _turn(url: str, message: str) -> float:
+    from gradio_client import Client
+
+    start = time.perf_counter()
+    history = Client(url, verbose=False).predict(message, [], None, fn_index=0)[0]
+    content = history[-1]["content"]
+    text = content if isinstance(content, str) else " ".join(p.get("text", "") for p in content)
+    if not text.strip() or "⚠️" in text:
+        raise RuntimeError(f"turn failed: {text[:200]}")
+    return time.perf_counter() - start
+
+
+def bench_load() -> None:
+    """Turn latency over HTTP under many users: single user (sequential), users with think time, a burst.
+    Each simulated user is a fresh client and session, as a browser tab is."""
+    import random
+    import threading
+
+    users = int(os.environ.get("COACH_LOAD_USERS", "20"))
+    think = float(os.environ.get("COACH_LOAD_THINK", "20"))
+    turns = int(os.environ.get("COACH_LOAD_TURNS", "3"))
+    proc, url = _serving()
+    try:
+        single = [_turn(url, MESSAGES[i % len(MESSAGES)]) for i in range(8)]
+        rate = 1 / statistics.median(single)
+        print(f"single user: median {statistics.median(single):.2f} s per turn ({rate:.2f} turns/s)")
+
+        def run(latencies: list[float], failures: list[str], messages: list[str], pause: float) -> None:
+            for k, message in enumerate(messages):
+                if k:
+                    time.sleep(random.uniform(0.5, 1.5) * pause)
+                try:
+                    latencies.append(_turn(url, message))
+                except Exception as exc:  # noqa: BLE001 - counted and shown, the run goes on
+                    failures.append(str(exc)[:120])
+
+        for name, pause, per_user in (("think time", think, turns), ("burst", 0.0, 1)):
+            latencies: list[float] = []
+            failures: list[str] = []
+            random.seed(7)
+            threads = []
+            start = time.perf_counter()
+            for u in range(users):
+                messages = [MESSAGES[(u + k) % len(MESSAGES)] for k in range(per_user)]
+                t = threading.Thread(target=run, args=(latencies, failures, messages, pause))
+                threads.append(t)
+                t.start()
+                if pause:
+                    time.sleep(random.uniform(0, pause) / users)  # users arrive spread over one think time
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - start
+            done = len(latencies)
+            print(f"{name}: {users} users x {per_user} turns: {done} answered, {len(failures)} failed; "
+                  f"p50 {pct(latencies, 0.5) if latencies else 0:.2f} s, p95 {pct(latencies, 0.95) if latencies else 0:.2f} s; "
+                  f"throughput {done / wall:.2f} turns/s ({done / wall / rate:.2f} of the single-user rate)")
+            for f in failures[:3]:
+                print(f"  failure: {f}")
     finally:
         proc.terminate()
         proc.wait(timeout=30)
