@@ -252,10 +252,18 @@ def understand_report(
 
 
 @understand_app.command("train")
-def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow")) -> None:
+def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow"),
+                     rules_only: bool = typer.Option(False, "--rules-only",
+                                                     help="coder: re-measure and keep its rules, network as is")) -> None:
     """Retrain one signal's head on its train split (settings chosen on dev) and store it under evals/models/."""
     from .understanding import train as trainers
     from .understanding.turn import train_signal
+
+    if rules_only:
+        if signal != "coder":
+            raise InputError("--rules-only applies to the coder only")
+        _out(trainers.refresh_coder_rules())
+        return
 
     known = {"safety": trainers.train_safety, "coder": trainers.train_coder,
              "audience": lambda: train_signal("audience"), "grow": lambda: train_signal("grow")}

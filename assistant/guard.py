@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from .understanding.coder import code_sentence, split_sentences
+from .understanding.coder import code_batch, in_turn, split_sentences
 
 MAX_WORDS = 60
 _LEAK = re.compile(r"\b(system prompt|candidate questions|handbook notes|coaching stage:|my instructions|"
@@ -44,7 +44,7 @@ def check_reply(text: str, secret: str = "", trusted: list[str] | None = None) -
     if len(text.split()) > MAX_WORDS:
         problems.append("too_long")
     sentences = split_sentences(text)
-    codes = [code_sentence(s) for s in sentences]
+    codes = code_batch(sentences, in_turn(sentences))
     if "advice" in codes or _ADVICE_HINT.search(text):
         problems.append("advice")
     questions = text.count("?")

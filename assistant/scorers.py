@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .stages import STAGES
 from .transcripts import TranscriptStore
-from .understanding.coder import code_text, fine_batch, split_sentences
+from .understanding.coder import code_text, fine_batch, in_turn, split_sentences
 
 if TYPE_CHECKING:
     from .evals import Scenario
@@ -66,7 +66,8 @@ def transcript_of(store: TranscriptStore, sid: str) -> list[dict[str, Any]]:
         if t.role != "user":
             entry["sentences"] = [list(p) for p in coded_sentences(t.text, m.get("codes"))]
             entry["codes"] = [c for _, c in entry["sentences"]]
-            entry["fine"] = fine_batch([s for s, _ in entry["sentences"]])  # simple/complex, permission
+            said = [s for s, _ in entry["sentences"]]
+            entry["fine"] = fine_batch(said, in_turn(said))  # simple/complex, permission
         out.append(entry)
     return out
 

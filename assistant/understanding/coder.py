@@ -10,16 +10,17 @@ information, affirmation or other (adapted from MITI 4.2).
 >>> code_line("It sounds exhausting. What would help?")
 'open_question'
 
-How it decides: a few rules that were at least 97% precise on the training split (question form, explicit
-advice markers, permission and tag questions) decide first; a logistic-regression model over MiniLM
-sentence embeddings plus cheap hand features (``evals/models/coder.json``, plain JSON, scored with numpy)
-decides the rest. Transcript disfluencies ("so, um, what, what's...") are normalised before rules and
-features. If the model file is missing the coder falls back to the rules plus a keyword heuristic
-(roughly 0.6 accuracy instead of 0.9) rather than failing.
+How it decides: a few rules that were at least 95% precise on the training split (question form,
+permission, reflective stems) decide first; the rest goes to MiniLM with its top layers fine-tuned on coded
+counsellor speech (``tuned.py``), which reads each sentence after the one before it in the same turn, and a
+linear layer over its pooled output (``evals/models/coder.json`` plus ``coder-encoder.safetensors``; no
+pickle). Transcript disfluencies ("so, um, what, what's...") are normalised before the rules. If the model
+file is missing the coder falls back to the rules plus a keyword heuristic (roughly 0.6 accuracy instead
+of 0.9) rather than failing.
 
-It deliberately does not train at run time (``train()`` is called by ``coach code train``), does not code
-coachee turns, and does not look beyond the sentence: MITI codes that need the previous turn (whether
-advice was asked for) are the eval harness's job.
+It deliberately does not train at run time (``coach understand train coder`` does), does not code
+coachee turns, and looks no further back than the previous sentence of the same turn: MITI codes that
+need the other person's words (whether advice was asked for) are the eval harness's job.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ FINE = {"open_question": "open_question", "closed_question": "closed_question", 
 PRIORITY = ("open_question", "closed_question", "advice", "reflection", "affirmation", "information", "other")
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_PATH = ROOT / "evals" / "models" / "coder.json"
+WEIGHTS_PATH = ROOT / "evals" / "models" / "coder-encoder.safetensors"
 EMBEDDING = "all-MiniLM-L6-v2"
+DIM = 384
 
 _SENT = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])")  # closing quotes stay
 _FILLER = re.compile(r"\b(?:u+m+|u+h+|e+r+m*|h?m+h?m+|mhm)\b[,.]?\s*|\byou know,\s*|\bi mean,\s*|\blike,\s*", re.I)
@@ -56,6 +59,8 @@ _AUX_START = re.compile(
     r"isn't|aren't|don't|doesn't|didn't|won't|wouldn't|couldn't|shouldn't|haven't|hasn't|wasn't|weren't)\b", re.I)
 _TAG = re.compile(r",\s*(right|yeah|(is|are|was|were|do|does|did|have|has|can|could|would|will)(n't)?\s+"
                   r"(you|it|he|she|they|we|i|there|that))\s*\??$", re.I)
+_DIRECTIVE = re.compile(r"^(?:(?:honestly|frankly|look|listen|well),?\s+)?(?:i think\s+)?you(?:'d)? (?:really |just |"
+                        r"simply |definitely )?(?:should|must|need to|have to|ought to|had better|better)\b", re.I)
 _OPEN_IMPERATIVE = re.compile(r"^(tell me (about|more|what|how)|describe|walk me through|talk me through|"
                               r"help me understand|say more)\b", re.I)
 _PERMISSION = re.compile(r"^(can|could|may) i\b|^(would|is) it be (ok|okay|alright|all right|helpful)|^do you mind if\b"
@@ -78,27 +83,6 @@ _REFLECT = re.compile(r"^(it sounds|sounds like|it seems|seems like|i(?:'m| am) 
                       r" care| miss|'d))\b", re.I)
 _OTHER = re.compile(r"^(hi|hello|hey|mm+|mhm|uh-huh|okay|ok|right|sure|yes|yeah|i see|thanks|bye|good morning)"
                     r"\W*$", re.I)
-_FEELING = re.compile(r"\b(feel\w*|felt|frustrat\w*|worr\w*|stuck|torn|tired|hurt|angry|anxious|scared|afraid|"
-                      r"sad|upset|overwhelm\w*|stretched|overlooked|want\w*|wish\w*|miss\w*|fed up)\b", re.I)
-_NUMBER = re.compile(r"\d|\b(percent|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|"
-                     r"hundred|half)\b", re.I)
-_HAND = {  # name -> predicate on the normalised sentence; the order is the model's column order
-    "q_mark": lambda s: s.endswith("?"), "no_end_punct": lambda s: s[-1:] not in ".!?",
-    "wh_start": _WH_START.match, "wh_fact": _WH_FACT.match,
-    "wh_clause": re.compile(r",\s*(what|how|why)\b[^,]*\?$", re.I).search, "aux_start": _AUX_START.match,
-    "tag_question": _TAG.search, "open_imperative": _OPEN_IMPERATIVE.match, "permission": _PERMISSION.match,
-    "advice_marker": _ADVICE.search, "imperative_start": _IMPERATIVE.match,
-    "lets": re.compile(r"let's|we'll|we've got|we're|today", re.I).match, "reflect_start": _REFLECT.match,
-    "tentative": re.compile(r"\b(seems?|sounds?|i wonder|i guess|i imagine|maybe|perhaps)\b", re.I).search,
-    "feeling": _FEELING.search, "you_start": re.compile(r"you|your", re.I).match,
-    "your_noun": re.compile(r"your \w+( \w+)? (is|was|were|are|came|went|has|have)\b", re.I).match,
-    "first_person_i": re.compile(r"\bi\b|\bi'", re.I).search, "praise": _AFFIRM.search,
-    "number": _NUMBER.search, "filler": _OTHER.match,
-    "words_le3": lambda s: len(s.split()) <= 3, "words_4_8": lambda s: 4 <= len(s.split()) <= 8,
-    "words_9_16": lambda s: 9 <= len(s.split()) <= 16, "words_gt16": lambda s: len(s.split()) > 16,
-}
-
-
 _QUOTED = re.compile(r"“[^”]{1,160}”|\"[^\"]{1,160}\"")
 
 
@@ -156,6 +140,8 @@ _SUGGEST = re.compile(r"why (don't|do not|not)\b", re.I)  # "Why don't you ask h
 _RULES: tuple[tuple[str, str, Any], ...] = (  # (name, fine code, predicate on the normalised sentence), first wins
     ("filler", "other", lambda s: not s or _OTHER.match(s)),
     ("advice_marker", "advice", lambda s: _ADVICE.search(s) and not _asks(s)),
+    # "You need to step up…", "You should just take it": the speaker tells the person what to do
+    ("directive", "advice", lambda s: _DIRECTIVE.match(s) and not s.endswith("?")),
     ("permission", "permission", _PERMISSION.match),
     ("tag_or_scale", "closed_question", lambda s: _TAG.search(s) or re.match(r"on a scale of", s, re.I)),
     ("open_imperative", "open_question", _OPEN_IMPERATIVE.match),
@@ -197,43 +183,52 @@ def _heuristic(sentence: str) -> str:
     return next((code for hit, code in hits if hit(s)), "information")
 
 
-def hand_features(sentence: str) -> list[float]:
-    """The cheap hand features of one sentence, in the order of ``_HAND``."""
-    s = normalise(sentence) or "."
-    return [float(bool(f(s))) for f in _HAND.values()]
+FORMAT = 4
 
 
 @functools.lru_cache(maxsize=4)
 def load_model(path: Path = MODEL_PATH) -> dict[str, Any] | None:
-    """The stored model (cached; numpy only, no training), or None when the file is missing."""
+    """The stored model's spec (cached), or None when the file is missing. The fine-tuned encoder it names
+    is loaded on first use (``tuned.load``), so reading the spec needs numpy only."""
     if not path.exists():
         return None
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
-        if spec.get("format") != 3:
-            raise ValueError(f"{path}: format {spec.get('format')}, this code reads 3; run `coach understand train coder`")
-        if spec["features"]["hand"] != list(_HAND) or spec["features"]["embedding"] != EMBEDDING:
-            raise ValueError(f"{path}: features differ from this code's; run `coach understand train coder`")
+        if spec.get("format") != FORMAT:
+            raise ValueError(f"{path}: format {spec.get('format')}, this code reads {FORMAT}; "
+                             "run `coach understand train coder`")
+        encoder = spec["encoder"]
+        if encoder["base"] != EMBEDDING or not encoder["layers"] or encoder["context"] != "previous sentence":
+            raise ValueError(f"{path}: field 'encoder' differs from this code's; run `coach understand train coder`")
         unknown = [c for c in spec["classes"] if c not in FINE]
         if unknown:
             raise ValueError(f"{path}: field 'classes' has unknown codes {unknown}")
+        spec["W"], spec["b"] = np.asarray(spec["coef"]).T, np.asarray(spec["intercept"])
+        if spec["W"].shape != (DIM, len(spec["classes"])) or spec["b"].shape != (len(spec["classes"]),):
+            raise ValueError(f"{path}: field 'coef' or 'intercept' does not fit {DIM} x {len(spec['classes'])}")
     except KeyError as exc:
         raise ValueError(f"{path}: missing field {exc}") from None
-    spec["W"], spec["b"] = np.asarray(spec["coef"]).T, np.asarray(spec["intercept"])
+    spec["weights"] = path.parent / encoder["weights"]
     return spec
 
 
-def _embed(texts: list[str]) -> np.ndarray:
-    from assistant.understanding.encoder import embed  # absolute import for `-m doctest`
+def scores(sentences: list[str], contexts: list[str], model: dict[str, Any]) -> np.ndarray:
+    """The model's class scores for each sentence read after its context (the previous sentence, or "")."""
+    from assistant.understanding import tuned  # absolute import for `-m doctest`
 
-    return embed([unquote(t) for t in texts])
+    enc = model["encoder"]
+    tokenizer, network = tuned.load(model["weights"], enc["sha256"], tuple(enc["layers"]))
+    vectors = tuned.encode(tokenizer, network, [model_input(s) for s in sentences],
+                           [model_input(c) if c else "" for c in contexts])
+    return vectors @ model["W"] + model["b"]
 
 
-def design(sentences: list[str], vectors: np.ndarray, scale: float) -> np.ndarray:
-    return np.hstack([vectors, scale * np.asarray([hand_features(s) for s in sentences]).reshape(len(vectors), -1)])
+def model_input(sentence: str) -> str:
+    """What the fine-tuned model reads of a sentence: normalised, or the unquoted text if that leaves nothing."""
+    return normalise(sentence) or unquote(sentence).strip()
 
 
-_CACHE: dict[tuple[str, str], str] = {}  # the guard and the chain code the same reply; the second is free
+_CACHE: dict[tuple[str, str, str], str] = {}  # the guard and the chain code the same reply; the second is free
 
 
 def resolve(rule_codes: list[str | None], probs: np.ndarray, classes: list[str]) -> list[str]:
@@ -250,30 +245,37 @@ def resolve(rule_codes: list[str | None], probs: np.ndarray, classes: list[str])
     return out
 
 
-def fine_batch(sentences: list[str], model_path: Path = MODEL_PATH) -> list[str]:
-    """One fine code (``FINE``'s keys) per sentence; sentences no kept rule decides are embedded in one batch."""
+def fine_batch(sentences: list[str], contexts: list[str] | None = None, model_path: Path = MODEL_PATH) -> list[str]:
+    """One fine code (``FINE``'s keys) per sentence, each read after its context (the sentence before it in
+    the same turn; "" for a first sentence). Sentences no kept rule decides go to the model in one batch."""
     model = load_model(model_path)
     kept = tuple(model["rules"]) if model else None
+    contexts = list(contexts) if contexts is not None else [""] * len(sentences)
+    if len(contexts) != len(sentences):
+        raise ValueError(f"{len(sentences)} sentences but {len(contexts)} contexts")
     codes: list[str | None] = []
-    for s in sentences:
-        hit = _CACHE.get((str(model_path), s)) or (_rule(s, kept) or ("", None))[1]
-        codes.append(hit)
+    for s, c in zip(sentences, contexts, strict=True):
+        codes.append(_CACHE.get((str(model_path), c, s)) or (_rule(s, kept) or ("", None))[1])
     todo = [i for i, c in enumerate(codes) if c not in FINE]
     if todo and model is None:
         codes = [c if c in FINE else "complex_reflection" if c else _heuristic(s) for c, s in zip(codes, sentences, strict=True)]
     elif todo:
-        texts = [sentences[i] for i in todo]
-        scores = design(texts, _embed(texts), model["features"]["hand_scale"]) @ model["W"] + model["b"]
-        for i, fine in zip(todo, resolve([codes[i] for i in todo], scores, model["classes"]), strict=True):
-            codes[i] = _CACHE[(str(model_path), sentences[i])] = fine
+        found = scores([sentences[i] for i in todo], [contexts[i] for i in todo], model)
+        for i, fine in zip(todo, resolve([codes[i] for i in todo], found, model["classes"]), strict=True):
+            codes[i] = _CACHE[(str(model_path), contexts[i], sentences[i])] = fine
         while len(_CACHE) > 4096:
             _CACHE.pop(next(iter(_CACHE)))
     return [c or "other" for c in codes]
 
 
-def code_batch(sentences: list[str], model_path: Path = MODEL_PATH) -> list[str]:
-    """One contract code per sentence."""
-    return [FINE[f] for f in fine_batch(sentences, model_path)]
+def in_turn(sentences: list[str]) -> list[str]:
+    """Each sentence's context within one turn: the sentence before it ("" for the first)."""
+    return ["", *sentences[:-1]] if sentences else []
+
+
+def code_batch(sentences: list[str], contexts: list[str] | None = None, model_path: Path = MODEL_PATH) -> list[str]:
+    """One contract code per sentence (each read after its context, default none)."""
+    return [FINE[f] for f in fine_batch(sentences, contexts, model_path)]
 
 
 def code_sentence(sentence: str) -> str:
@@ -284,18 +286,23 @@ def code_sentence(sentence: str) -> str:
 def code_text(text: str) -> list[tuple[str, str]]:
     """(sentence, code) for every sentence of an utterance, coded in one batch."""
     sentences = split_sentences(text)
-    return list(zip(sentences, code_batch(sentences), strict=True))
+    return list(zip(sentences, code_batch(sentences, in_turn(sentences)), strict=True))
 
 
 def _main(fines: list[str]) -> str:
     return min(fines, key=lambda f: PRIORITY.index(FINE[f]))
 
 
-def code_details(texts: list[str], model_path: Path = MODEL_PATH) -> list[dict[str, Any]]:
+def code_details(texts: list[str], model_path: Path = MODEL_PATH,
+                 contexts: list[str] | None = None) -> list[dict[str, Any]]:
     """Per line: its main ``code`` and ``fine`` code (its most informative sentence's, in the order of
-    ``PRIORITY``) and every sentence's codes; all sentences are coded in one batch."""
+    ``PRIORITY``) and every sentence's codes; all sentences are coded in one batch, each after the sentence
+    before it in its line (the first after ``contexts[i]``, default none: the speaker's earlier words)."""
     sentences = [split_sentences(t) or [t] for t in texts]
-    flat = iter(fine_batch([s for ss in sentences for s in ss], model_path))
+    firsts = list(contexts) if contexts is not None else [""] * len(texts)
+    flat = iter(fine_batch([s for ss in sentences for s in ss],
+                           [c for ss, first in zip(sentences, firsts, strict=True) for c in [first, *ss[:-1]]],
+                           model_path))
     out = []
     for ss in sentences:
         fines = [next(flat) for _ in ss]

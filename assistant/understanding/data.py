@@ -108,6 +108,8 @@ class CoderRow(BaseModel):
     fine: FineLabel
     group: str = ""  # session (MIBot) or text: rows of one group never straddle splits
     source: str = ""
+    context: str = ""  # the sentence before it in the same turn (MIBot's counsellor turns), else ""
+    label: str = ""  # the source's own label where it has one (MIBot: R, Q, MICO, MIIN, Other)
 
 
 _OWN_FINE = {"simple_reflection": "simple_reflection", "permission_question": "permission"}
@@ -115,16 +117,19 @@ _OWN_FINE = {"simple_reflection": "simple_reflection", "permission_question": "p
 
 def coder_rows(split: str) -> list[CoderRow]:
     """The coder's labelled utterances for ``train``, ``dev`` or a test set (``mibot_test``, ``own_test``,
-    ``external``). MIBot is split by session (70/15/15), never by utterance; our own set by text
-    (70/10/20); the written advice set by text (80/20); ``external`` is only ever a test set."""
+    ``external``, ``transcribed``). MIBot is split by session (70/15/15), never by utterance; our own set by
+    text (70/10/20); the written advice set by text (80/20); ``external`` and ``transcribed`` are only ever
+    test sets."""
     own = []
     for raw in (ROOT / "evals" / "utterances.jsonl").read_text(encoding="utf-8").splitlines():
         row = json.loads(raw)
         code, style = row["code"], row.get("style", "")
         fine = _OWN_FINE.get(style, "complex_reflection" if code == "reflection" else code)
         own.append(CoderRow(text=row["text"], fine=fine, group=row["text"], source="own"))
-    mibot = [CoderRow(text=r.text, fine=r.fine, group=r.session, source="mibot")
-             for r in read_rows(CODER_DIR / "mibot.jsonl", _MibotRow)]
+    raw_mibot = read_rows(CODER_DIR / "mibot.jsonl", _MibotRow)
+    mibot = [CoderRow(text=r.text, fine=r.fine, group=r.session, source="mibot", label=r.label,
+                      context=p.text if p is not None and p.session == r.session and p.turn == r.turn - 1 else "")
+             for p, r in zip([None, *raw_mibot[:-1]], raw_mibot, strict=True)]
     written = [CoderRow(text=r.text, fine=r.fine, group=r.text, source="written")
                for r in read_rows(CODER_DIR / "written.jsonl", _WrittenRow)]
     bucket = {"own": (70, 80), "mibot": (70, 85), "written": (80, 100)}
@@ -148,7 +153,10 @@ def coder_rows(split: str) -> list[CoderRow]:
         rows = [json.loads(x) for x in (ROOT / "evals" / "utterances_external.jsonl").read_text().splitlines() if x]
         return [CoderRow(text=r["text"], fine="complex_reflection" if r["code"] == "reflection" else r["code"],
                          group=r["text"], source="external") for r in rows]
-    raise ValueError(f"unknown coder split {split!r}; known: train, dev, mibot_test, own_test, external")
+    if split == "transcribed":
+        return [CoderRow(text=r.text, fine=r.fine, group=r.text, source="transcribed")
+                for r in read_rows(ROOT / "evals" / "utterances_transcribed.jsonl", _TranscribedRow)]
+    raise ValueError(f"unknown coder split {split!r}; known: train, dev, mibot_test, own_test, external, transcribed")
 
 
 class _MibotRow(BaseModel):
@@ -173,3 +181,7 @@ class _WrittenRow(BaseModel):
         if v not in FineLabel.__args__:  # type: ignore[attr-defined]
             raise ValueError(f"unknown fine code {v!r}")
         return v
+
+
+class _TranscribedRow(_WrittenRow):
+    setting: str  # where the practitioner works (alcohol counselling, probation, career coaching...)

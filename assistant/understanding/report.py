@@ -121,7 +121,8 @@ def text_report(figures: dict[str, Any]) -> str:
                          f"stuck {c['stuck_after_referral']}")
     if "coder" in figures:
         for name, f in figures["coder"].items():
-            lines.append(f"coder on {name}: accuracy {f['accuracy']:.3f}, macro-F1 {f['macro_f1']:.3f} (n={f['n']})")
+            lines.append(f"coder on {name}: accuracy {f['accuracy']:.3f}, macro-F1 {f['macro_f1']:.3f}, over classes "
+                         f"with >= 10 rows {f['macro_f1_supported']:.3f} (n={f['n']})")
             for code, k in f["per_class"].items():
                 lines.append(f"  {code:16} P {k['precision']:.3f}  R {k['recall']:.3f}  F1 {k['f1']:.3f}  "
                              f"n={k['support']}")
@@ -136,15 +137,17 @@ def text_report(figures: dict[str, Any]) -> str:
 
 
 def coder_report(split: str = "blind") -> dict[str, Any]:
-    """The stored coder on each test set (blind) or on dev: whole utterances, main code, fine codes."""
+    """The stored coder on each test set (blind) or on dev: whole utterances, main code, fine codes. A MIBot
+    row is one sentence of a counsellor's turn and is read after the sentence before it, as the coder reads
+    a whole turn."""
     from .coder import code_details
     from .data import coder_rows
     from .train import coder_metrics
 
-    names = ["mibot_test", "own_test", "external"] if split == "blind" else [split]
+    names = ["mibot_test", "own_test", "external", "transcribed"] if split == "blind" else [split]
     out = {}
     for name in names:
         rows = coder_rows(name)
-        pred = [d["fine"] for d in code_details([r.text for r in rows])]
+        pred = [d["fine"] for d in code_details([r.text for r in rows], contexts=[r.context for r in rows])]
         out[name] = coder_metrics([r.fine for r in rows], pred)
     return out
