@@ -31,6 +31,9 @@ app.add_typer(eval_app, name="eval")
 quality_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                           rich_markup_mode=None, help="Reply quality on a blind set: run it, then pool a reader's scores.")
 app.add_typer(quality_app, name="quality")
+rehearsal_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                            rich_markup_mode=None, help="Does the persona answer what was asked? Run a question set.")
+app.add_typer(rehearsal_app, name="rehearsal")
 
 MODES = ("coach", "rehearse")
 
@@ -391,6 +394,47 @@ def quality_summary(run_dir: Path = typer.Argument(..., help="a folder from `coa
         except (ValueError, TypeError, AttributeError) as exc:
             raise InputError(f"{scores}: {exc}") from None
     _out(summary)
+
+
+@rehearsal_app.command("run")
+def rehearsal_run(
+    questions: Path = typer.Argument(..., help="JSON lines {persona, text, topic} (evals/rehearsal/)"),
+    out: Path = typer.Option(..., "--out", help="a new folder for run.json and judge.md"),
+    difficulty: list[str] = typer.Option(["easy", "medium", "hard"], "--difficulty", help="repeatable"),
+    backend: str = typer.Option(None, "--backend", help="embedded (default) | openai | fake"),
+) -> None:
+    """Each persona's questions in one session per difficulty; prints the on-topic rate (embedding rule)."""
+    import time
+
+    from .listening_eval import judge_sheet, read_questions, run_questions, score
+    from .rehearsal import Rehearsal
+
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"{out} already holds a run; choose a new --out folder")
+    rows = read_questions(questions)
+    settings = _settings(backend)
+    engine = Rehearsal(settings)
+    started = time.perf_counter()
+    turns = run_questions(engine, rows, tuple(difficulty))
+    seconds = time.perf_counter() - started
+    result = {"meta": {"backend": settings.backend, "model": settings.model_name, "questions": str(questions),
+                       "seconds": round(seconds, 1), "seconds_per_turn": round(seconds / max(len(turns), 1), 3)},
+              "score": score(turns), "turns": turns}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "judge.md").write_text(judge_sheet(turns) + "\n", encoding="utf-8")
+    _out(result["score"])
+
+
+@rehearsal_app.command("summary")
+def rehearsal_summary(run_dir: Path = typer.Argument(..., help="a folder from `coach rehearsal run`")) -> None:
+    """The rule score and, if the folder has a blind reader's judgements.json, its on-topic and in-character rates."""
+    from .listening_eval import summarise
+
+    try:
+        _out(summarise(run_dir))
+    except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{run_dir}: {exc}") from None
 
 
 @app.command()
