@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Settings
 from .errors import InputError, NotFoundError, check_text
+from .lines import Choice, LineChooser, message_parts
 from .personas import DIFFICULTIES, PERSONAS_DIR, Persona, get_persona, load_personas
 from .transcripts import TranscriptStore
 from .understanding.coder import code_text
@@ -40,6 +41,10 @@ REVEAL: dict[str, tuple[int, int]] = {"easy": (4, 1), "medium": (3, 3), "hard": 
 # Per difficulty: the highest tension at which the persona agrees to proposed next steps.
 AGREE_AT: dict[str, int] = {"easy": 4, "medium": 3, "hard": 3}
 GOOD_MOVES = ("open_question", "reflection", "acknowledgement")
+# How much more a line of the tension's band must fit the question than the best line of the concern for
+# the persona to answer the question instead of telling the concern (cosine; chosen on our own set).
+OFF_TOPIC_MARGIN = 0.05
+DEFERRED_STEP = 0.05  # the margin grows by this for every turn the earned concern waited
 
 DISMISSIVE = re.compile(
     r"\b(calm down|(?:that's|that is|it's) just (?:how|the way) (?:it is|things are)|you(?:'re| are) "
@@ -150,6 +155,10 @@ def next_tension(tension: int, moves: Moves, difficulty: str) -> int:
     return max(0, min(10, tension + delta))
 
 
+def _tension_band(tension: int) -> str:
+    return "guarded" if tension >= 7 else "neutral" if tension >= 4 else "open"
+
+
 def breaks_character(text: str) -> str | None:
     """Why a persona reply breaks character (empty, AI/role-play talk, coaching the manager), or None."""
     if not text.strip():
@@ -249,11 +258,15 @@ class Rehearsal:
                     "voice": "referral", "name": persona.name}
 
         band = self._band(moves, tension, difficulty, state)
-        index, line = self._pick(persona, band, state)
+        choice = self._choose(persona, band, message_parts(text, code_message(text)), state, tension)
+        if band == "reveal" and choice.band != "reveal":  # asked about something else: the concern waits
+            band = choice.band
+        index, line = choice.index, choice.text
         revealed = bool(state["revealed"]) or band == "reveal"
         reply, voice = self._voice(persona, line, text, revealed)
         self.store.add_turn(sid, "assistant", reply, {"tension": tension, "codes": moves.codes,
-                            "revealed": revealed, "band": band, "line": index, "voice": voice})
+                            "revealed": revealed, "band": band, "line": index, "line_band": choice.band,
+                            "relevance": choice.score, "voice": voice})
         state.update(tension=tension, revealed=revealed, turns=int(state["turns"]) + 1)
         state["path"] = [*state["path"], tension]
         self.store.save_state(sid, state)
@@ -316,10 +329,8 @@ class Rehearsal:
             return "reveal"
         if moves.next_steps and tension <= AGREE_AT[difficulty]:
             return "agree"
-        if tension >= 7:
-            return "guarded"
         if tension >= 4:
-            return "neutral"
+            return _tension_band(tension)
         # Once the concern is out, a manager who keeps listening hears more of the real story.
         more = int(state.get("reveal_lines", 0)) > len(state["used"].get("reveal", []))
         if state["revealed"] and moves.good & {"open_question", "reflection"} and more:
@@ -327,15 +338,23 @@ class Rehearsal:
         return "open"
 
     @staticmethod
-    def _pick(persona: Persona, band: str, state: dict[str, Any]) -> tuple[int, str]:
-        lines: list[str] = getattr(persona.lines, band)
-        used: list[int] = list(state["used"].get(band, []))
-        unused = [i for i in range(len(lines)) if i not in used]
-        if not unused:  # every line of the band said once: start the band again
-            used, unused = [], list(range(len(lines)))
-        index = unused[0]
-        state["used"] = {**state["used"], band: [*used, index]}
-        return index, lines[index]
+    def _choose(persona: Persona, band: str, parts: list[str], state: dict[str, Any], tension: int) -> Choice:
+        """The line that best answers ``parts`` within ``band``, and mark it said. When the concern may
+        come out (``reveal``), it does unless the manager clearly asked about something else: then the
+        question is answered from the band the tension allows, and the concern waits for a related one."""
+        chooser = LineChooser(persona)
+        used: dict[str, list[int]] = state["used"]
+        choice = chooser.pick(band, parts, used)
+        if band == "reveal":
+            other = chooser.pick(_tension_band(tension), parts, used)
+            # the first telling needs a clearly different question to wait; more of it needs a related one
+            # ... and a persona who keeps being heard grows readier to volunteer it
+            margin = 0.0 if state["revealed"] else OFF_TOPIC_MARGIN + DEFERRED_STEP * int(state.get("deferred", 0))
+            if other is not None and other.score - choice.score > margin:
+                choice = other
+                state["deferred"] = int(state.get("deferred", 0)) + (not state["revealed"])
+        state["used"] = {**used, choice.band: [*used.get(choice.band, []), choice.index]}
+        return choice
 
     def _voice(self, persona: Persona, line: str, message: str, revealed: bool) -> tuple[str, str]:
         """The chosen line, rephrased by the model when that is on and the result passes the check."""
