@@ -44,7 +44,7 @@ GOOD_MOVES = ("open_question", "reflection", "acknowledgement")
 # How much more a line of the tension's band must fit the question than the best line of the concern for
 # the persona to answer the question instead of telling the concern (cosine; chosen on our own set).
 OFF_TOPIC_MARGIN = 0.05
-DEFERRED_STEP = 0.05  # the margin grows by this for every turn the earned concern waited
+DEFERRED_STEP = 0.02  # the margin grows by this for every turn the earned concern waited
 
 DISMISSIVE = re.compile(
     r"\b(calm down|(?:that's|that is|it's) just (?:how|the way) (?:it is|things are)|you(?:'re| are) "
