@@ -237,7 +237,7 @@ def code_eval(split: str = typer.Option("blind", "--split", help="blind | dev | 
 
 @understand_app.command("report")
 def understand_report(
-    signal: list[str] = typer.Option(None, "--signal", help="safety | coder | audience | grow (repeatable; default all)"),
+    signal: list[str] = typer.Option(None, "--signal", help="a signal name (repeatable; default all)"),
     split: str = typer.Option("blind", "--split", help="blind | dev | train"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -255,13 +255,14 @@ def understand_report(
 
 
 @understand_app.command("train")
-def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow")) -> None:
+def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow | next_step")) -> None:
     """Retrain one signal's head on its train split (settings chosen on dev) and store it under evals/models/."""
     from .understanding import train as trainers
     from .understanding.turn import train_signal
 
     known = {"safety": trainers.train_safety, "coder": trainers.train_coder,
-             "audience": lambda: train_signal("audience"), "grow": lambda: train_signal("grow")}
+             "audience": lambda: train_signal("audience"), "grow": lambda: train_signal("grow"),
+             "next_step": lambda: train_signal("next_step")}
     if signal not in known:
         raise InputError(f"unknown signal {signal!r}; known: {', '.join(known)}")
     _out(known[signal]())

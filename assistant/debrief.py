@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
 from .personas import PERSONAS_DIR, PRACTICES, Persona, get_persona
-from .rehearsal import NEXT_STEPS, code_message, move_of
+from .rehearsal import code_message, move_of, proposals
 from .transcripts import TranscriptStore
 from .understanding.coder import code_sentence
 
@@ -51,6 +51,7 @@ class Said:
     turn: int
     code: str
     move: str
+    proposal: bool = False  # the next-step head read it as proposing a next step
 
     @property
     def words(self) -> int:
@@ -71,10 +72,10 @@ def exact_excerpt(sentence: str, line: str) -> str | None:
 def manager_sentences(lines: list[str]) -> list[Said]:
     said = []
     for turn, line in enumerate(lines):
-        for sentence, code in code_message(line):
+        for (sentence, code), proposal in zip(code_message(line), proposals(line), strict=True):
             text = exact_excerpt(sentence, line)
             if text:
-                said.append(Said(text, line, turn, code, move_of(sentence, code)))
+                said.append(Said(text, line, turn, code, move_of(sentence, code, proposal), proposal))
     return said
 
 
@@ -138,7 +139,7 @@ def _growth(said: list[Said], agreed: bool) -> Evidence:
 
 
 def _next_steps(said: list[Said], agreed: bool) -> Evidence:
-    found = [s for s in said if NEXT_STEPS.search(s.text)]
+    found = [s for s in said if s.proposal]
     rating = ("strong" if agreed else "partly") if found else "missing"
     return rating, found[-1] if found else None, said[-1] if said else None
 

@@ -5,14 +5,17 @@
 >>> breaks_character("As an AI, I would suggest a plan.")
 'mentions being an AI or a role-play'
 
-Difficulty is behaviour: every manager message is coded (``assistant.coding`` plus a few rules for
-dismissal, leading questions, acknowledgement and next steps) and moves a tension state (0-10) whose
-step sizes depend on the difficulty. The tension picks the band of the persona's reply (guarded,
-neutral, open); the hidden concern (the ``reveal`` band) comes out only once earned, readily on easy
-and late on hard. Replies are the persona's own scripted lines; a real model may rephrase the chosen
-line in character, and its output is accepted only if it passes ``check_rephrase``. The persona never
-coaches the manager. This module does not score the manager (see ``debrief``) and does not route
-safety disclosures (the coaching chain does that).
+Difficulty is behaviour: every manager message is coded (the coder, the learned next-step head of
+``understanding.proposals``, plus a few rules for dismissal, leading questions and acknowledgement) and
+moves a tension state (0-10) whose step sizes depend on the difficulty. The tension picks the band of
+the persona's reply (guarded, neutral, open); within it ``lines`` picks the line that best answers what
+was asked, never one already said. The hidden concern (the ``reveal`` band) is earned, readily on easy
+and late on hard; once earned it comes out when the manager's question gives it room, and related
+questions draw out more. A proposed next step is agreed at low tension (``agree``) and answered from the
+tension's band above it, where the lines resist. Replies are the persona's own scripted lines; a real
+model may rephrase the chosen line in character, and its output is accepted only if it passes
+``check_rephrase``. The persona never coaches the manager. This module does not score the manager (see
+``debrief``) and does not route safety disclosures (the coaching chain does that).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from .lines import Choice, LineChooser, message_parts
 from .personas import DIFFICULTIES, PERSONAS_DIR, Persona, get_persona, load_personas
 from .transcripts import TranscriptStore
 from .understanding.coder import code_text
+from .understanding.proposals import proposes_next_step
 from .understanding.referrals import referral
 from .understanding.safety import real_disclosure
 
@@ -65,13 +69,6 @@ ACKNOWLEDGE = re.compile(
 # Politeness, not recognition: "thanks for making time" earns nothing.
 SMALL_THANKS = re.compile(r"\b(?:thanks|thank you)(?: so much)? for (?:your time|making (?:the )?time|"
                           r"coming(?: in)?|meeting(?: me)?|being here)\W*$", re.I)
-NEXT_STEPS = re.compile(
-    r"\b(next steps?|follow[- ]?up|put a date|check[- ]?in|action items?|(?:a|our|make a) plan|"
-    r"(?:by|before|on|until) (?:monday|tuesday|wednesday|thursday|friday|next week|next month|the end of|"
-    r"our next)|next (?:week|month|one-on-one|meeting|conversation)|let's (?:meet|agree|plan|put|write|"
-    r"draft|book|schedule|set|try|start)|agree (?:on|to)|what (?:would|should|could|will|can) we "
-    r"(?:do|agree|try))\b", re.I)
-
 _AI = re.compile(r"\b(ai|a\.i\.|language model|assistant|chatbot|role[- ]?play(?:ing)?|persona|"
                  r"in character|out of character|system prompt|simulation|as your coach)\b", re.I)
 _COACHING = re.compile(
@@ -116,13 +113,14 @@ class Moves:
         return "dismissive" in self.moves
 
 
-def move_of(sentence: str, code: str) -> str:
-    """The rehearsal move of one coded sentence; the rules catch what a coach-oriented coder misses."""
+def move_of(sentence: str, code: str, proposal: bool = False) -> str:
+    """The rehearsal move of one coded sentence (``proposal``: the next-step head read it as one); the
+    rules catch what a coach-oriented coder misses."""
     if DISMISSIVE.search(sentence):
         return "dismissive"
     if LEADING.search(sentence):
         return "leading_question"
-    if code in ("advice", "closed_question") and NEXT_STEPS.search(sentence):
+    if proposal and code != "open_question":
         return "proposal"  # proposing next steps together is neither advice nor a closed-down question
     if code in ("advice", "open_question"):
         return code
@@ -141,11 +139,18 @@ def code_message(message: str) -> tuple[tuple[str, str], ...]:
     return tuple(code_text(message))
 
 
+@functools.lru_cache(maxsize=1024)
+def proposals(message: str) -> tuple[bool, ...]:
+    """For each sentence of ``code_message(message)``: does it propose a next step (the learned head)?"""
+    return tuple(proposes_next_step([s for s, _ in code_message(message)]))
+
+
 def analyse(message: str) -> Moves:
     """Code a manager message into moves."""
-    coded = code_message(message)
-    return Moves(codes=[c for _, c in coded], moves=[move_of(s, c) for s, c in coded],
-                 next_steps=any(NEXT_STEPS.search(s) for s, _ in coded))
+    coded, proposed = code_message(message), proposals(message)
+    return Moves(codes=[c for _, c in coded],
+                 moves=[move_of(s, c, p) for (s, c), p in zip(coded, proposed, strict=True)],
+                 next_steps=any(proposed))
 
 
 def next_tension(tension: int, moves: Moves, difficulty: str) -> int:
