@@ -206,6 +206,58 @@ def _short(text: str, words: int = 12) -> str:
     return " ".join(parts[:words]).rstrip(".!?,;:") + ("..." if len(parts) > words else "")
 
 
+_MOVE_WORDS = {
+    "open_question": "an open question", "closed_question": "a closed question", "reflection": "a reflection",
+    "acknowledgement": "an acknowledgement", "proposal": "a proposed next step", "advice": "advice",
+    "leading_question": "a leading question", "dismissive": "a dismissal", "neutral": "a statement",
+}
+
+
+def _tension_at(path: list[int], turn: int) -> str:
+    if turn + 1 < len(path):
+        before, after = path[turn], path[turn + 1]
+        change = "rose" if after > before else "fell" if after < before else "stayed"
+        return f"tension {change} ({before} to {after})" if change != "stayed" else f"tension stayed at {after}"
+    return ""
+
+
+def most_needed(practice: str, said: list[Said], gap: Said | None, path: list[int], bands: list[str],
+                name: str) -> tuple[Said | None, str]:
+    """For a missing practice: the manager line where it was most needed, and why that line."""
+    if not said:
+        return None, ""
+    last_turn = said[-1].turn
+    if practice == "agreed next steps":  # the close of the conversation is where a next step belongs
+        return next(s for s in said if s.turn == last_turn), "the conversation ended here without a next step"
+    if practice in ("listened and reflected", "acknowledged contributions", "gave specific recognition"):
+        # the line right after the persona opened up most (told the concern, else spoke openly)
+        for band in ("reveal", "open"):
+            after = next((s for s in said if s.turn > 0 and bands[s.turn - 1] == band), None)
+            if after is not None:
+                return after, f"{name} had just opened up, and this line moved on without showing it was heard"
+    if gap is not None:
+        return gap, f"this was {_MOVE_WORDS.get(gap.move, gap.move)}"
+    rises = [(path[i + 1] - path[i], i) for i in range(min(len(path) - 1, last_turn + 1))]
+    rise, turn = max(rises, default=(0, 0))
+    if rise > 0:
+        return next(s for s in said if s.turn == turn), "tension rose most after this line"
+    return said[0], "the opening, where the tone of the conversation is set"
+
+
+def explain(practice: str, rating: str, chosen: Said | None, reason: str, path: list[int], turn: int) -> str:
+    """One sentence on why a row has its rating, pointing at the quoted line by its turn."""
+    if chosen is None:
+        return f"No line of yours showed {practice}."
+    where = f"Turn {turn + 1}"
+    tension = _tension_at(path, turn)
+    if rating == "missing":
+        return f"{where}, where it was most needed: {reason}" + (f"; {tension}." if tension else ".")
+    what = _MOVE_WORDS.get(chosen.move, chosen.move)
+    level = "clearly" if rating == "strong" else "in part"
+    return (f"{where}, where it happened: {what} that {level} shows this practice"
+            + (f"; {tension}." if tension else "."))
+
+
 def _questions(persona: Persona, said: list[Said], lines: list[str], path: list[int], revealed: bool,
                rows: list[dict[str, Any]]) -> list[str]:
     name = persona.name
@@ -274,15 +326,24 @@ def debrief(store: TranscriptStore, session_id: str, model: BaseChatModel | None
     path = [int(x) for x in state.get("path") or [t.meta.get("tension", 0) for t in replies]]
     revealed = bool(state.get("revealed")) or any(t.meta.get("revealed") for t in replies)
 
+    bands = [str(t.meta.get("band") or "") for t in replies]
     rows = []
     for practice in persona.practices:
         rating, best, gap = SCORERS[practice](said, agreed)
-        chosen = best if rating != "missing" else gap
-        chosen = chosen or (said[0] if said else None)
+        if rating == "missing":
+            chosen, reason = most_needed(practice, said, gap, path, bands, persona.name)
+        else:
+            chosen, reason = best or (said[0] if said else None), ""
         quote = chosen.text if chosen else lines[0]
+        if chosen and rating == "missing" and len(chosen.line.split()) <= 40:
+            quote = chosen.line.strip()  # where it was needed: the whole (short) line, still exact
+        turn = chosen.turn if chosen else 0
         rows.append({"practice": practice, "rating": rating, "quote": quote, "source": PRACTICES[practice],
                      "evidence_code": chosen.code if chosen else "",
-                     "evidence_move": chosen.move if chosen else ""})
+                     "evidence_move": chosen.move if chosen else "",
+                     "evidence": "where it was most needed" if rating == "missing" else "where it happened",
+                     "turn": turn + 1,
+                     "why": explain(practice, rating, chosen, reason, path, turn)})
     for row in rows:  # the contract: every quote is an exact excerpt of the manager's own words
         if not any(row["quote"] in line for line in lines):
             raise RuntimeError(f"debrief quote is not verbatim: {row['quote']!r}")

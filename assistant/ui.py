@@ -147,11 +147,11 @@ def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
             d = debrief(services.coach.store, session)
         except CoachError as exc:
             return f"⚠️ {exc}"
-        rows = "\n".join(f"| {r['practice']} | {r['rating']} | “{markdown_text(r['quote'])}” | `{r['source']}` |"
-                         for r in d["scorecard"])
+        rows = "\n".join(f"| {r['practice']} | {r['rating']} | “{markdown_text(r['quote'])}” | "
+                         f"{markdown_text(r['why'])} | `{r['source']}` |" for r in d["scorecard"])
         qs = "\n".join(f"- {markdown_text(q)}" for q in d["questions"])
-        return (f"### Questions for you\n\n{qs}\n\n### Scorecard\n\n| practice | rating | your words | handbook |\n"
-                f"|---|---|---|---|\n{rows}")
+        return (f"### Questions for you\n\n{qs}\n\n### Scorecard\n\n| practice | rating | your words | why (turn) | handbook |\n"
+                f"|---|---|---|---|---|\n{rows}")
 
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nIt asks rather than tells: one reflection and one open question per turn.")
