@@ -114,8 +114,12 @@ def ask(
     as_json: bool = typer.Option(False, "--json", help="print the contract JSON"),
     backend: str | None = typer.Option(None, "--backend", help="embedded | openai | fake (default: COACH_BACKEND)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="use the deterministic fake model"),
+    from_turn: int | None = typer.Option(None, "--from-turn", help="rehearse: try again from your N-th line of "
+                                         "--session (a new session with the scene as it was then)"),
 ) -> None:
     """Say something to the coach and get one reply."""
+    if from_turn is not None and not (session and message is not None):
+        raise InputError("--from-turn needs --session and a MESSAGE (the line to say instead)")
     if session:  # a typo must not silently start a new session; a rehearsal continues as a rehearsal
         from .transcripts import TranscriptStore
 
@@ -131,11 +135,15 @@ def ask(
         raise InputError(f"unknown mode {mode!r}; known modes: {', '.join(MODES)}")
     if message is None and not as_json:
         raise InputError("give a MESSAGE (or use --json and JSON lines on stdin)")
+    if from_turn is not None and mode != "rehearse":
+        raise InputError("--from-turn is for rehearsals; this is a coach session")
     settings = _settings("fake" if dry_run else backend)
     if mode == "rehearse":
         from .rehearsal import Rehearsal
 
         engine = Rehearsal(settings)
+        if from_turn is not None and session:
+            session = engine.try_again(session, from_turn)
 
         def run(text: str, sid: str | None) -> dict[str, Any]:
             return engine.turn(text, persona_id=persona, difficulty=difficulty, session_id=sid)

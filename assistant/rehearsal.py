@@ -21,6 +21,7 @@ model may rephrase the chosen line in character, and its output is accepted only
 from __future__ import annotations
 
 import functools
+import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -247,11 +248,12 @@ class Rehearsal:
         if len(text) > self.settings.max_message_chars:
             raise InputError(f"the message is longer than {self.settings.max_message_chars} characters")
         sid, persona, difficulty, state = self._open(persona_id, difficulty, session_id)
+        before = json.loads(json.dumps(state))  # the scene as it was: "try again from here" restarts from it
         moves = analyse(text)
         tension = next_tension(int(state["tension"]), moves, difficulty)
         if not moves.dismissive:
             state["earned"] = int(state["earned"]) + len(moves.good)
-        meta = {"codes": moves.codes, "moves": moves.moves, "tension": tension}
+        meta = {"codes": moves.codes, "moves": moves.moves, "tension": tension, "state": before}
         self.store.add_turn(sid, "user", text, meta)  # stored before generating: nothing is lost
         kind = self._real_disclosure(text, dismissive=moves.dismissive)
         if kind:  # the manager's own disclosure outranks the scene; lines of the scene do not pause it
@@ -281,6 +283,27 @@ class Rehearsal:
                 "name": persona.name, "fallback": voice == "fallback",
                 "notice": ("the model server did not answer in time; this is the persona's scripted line"
                            if voice == "fallback" else None)}
+
+    def try_again(self, session_id: str, turn: int) -> str:
+        """A new session that replays ``session_id`` up to (not including) the manager's ``turn``-th line
+        (1-based), with the scene's state as it was then; the original session is left as it is."""
+        session = self.store.session(session_id)  # NotFoundError for an unknown id
+        if session.mode != "rehearse":
+            raise InputError(f"session {session_id} is a {session.mode} session, not a rehearsal")
+        turns = self.store.turns(session_id)
+        mine = [i for i, t in enumerate(turns) if t.role == "user"]
+        if not 1 <= turn <= len(mine):
+            raise InputError(f"session {session_id} has {len(mine)} manager turns; choose a turn from 1 to {len(mine)}")
+        cut = mine[turn - 1]
+        state = turns[cut].meta.get("state")
+        if not isinstance(state, dict):
+            raise InputError(f"session {session_id} was recorded before 'try again' existed; start a new rehearsal")
+        state = {**state, "branched_from": {"session": session_id, "turn": turn}}
+        sid = self.store.create_session(mode="rehearse", persona=session.persona, difficulty=session.difficulty,
+                                        backend=self.settings.backend, model=self.settings.model_name, state=state)
+        for t in turns[:cut]:
+            self.store.add_turn(sid, t.role, t.text, t.meta)
+        return sid
 
     def _real_disclosure(self, text: str, dismissive: bool) -> str | None:
         if self._screen is None:

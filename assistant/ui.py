@@ -138,6 +138,20 @@ def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
                f"Tension: **{result['tension']}/10** · over time: `{tension_sparkline(path)}`"
                + (" · the real concern has come out" if result["revealed"] else ""))
 
+    def try_again(session: str | None, turn: float | None, history: list[dict[str, Any]]) -> tuple[Any, ...]:
+        """A new branch of the scene from the manager's ``turn``-th line, with the state it had then."""
+        if not session or not turn:
+            return history, "", session, gr.update()
+        try:
+            sid = services.rehearsal.try_again(session, int(turn))
+        except CoachError as exc:
+            return [*list(history or []), {"role": "assistant", "content": f"⚠️ {exc}"}], "", session, gr.update()
+        store = services.rehearsal.store
+        shown = [{"role": t.role, "content": t.text} for t in store.turns(sid)]
+        state = store.session(sid).state
+        return (shown, "", sid, f"Tension: **{state.get('tension')}/10** · over time: "
+                f"`{tension_sparkline(state.get('path', []))}` · trying again from your line {int(turn)}")
+
     def end_rehearsal(session: str | None) -> str:
         if not session:
             return "Start a conversation first."
@@ -190,9 +204,14 @@ def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
                 r_box = gr.Textbox(placeholder="Open the conversation…", show_label=False, scale=5,
                                    elem_id="rehearse-input")
                 r_send = gr.Button("Send", variant="primary", scale=1, elem_id="rehearse-send")
-            end = gr.Button("End and debrief", elem_id="rehearse-end")
+            with gr.Row():
+                retry_from = gr.Number(label="Try again from your line number", value=None, precision=0, minimum=1,
+                                       scale=2, elem_id="rehearse-from")
+                retry = gr.Button("Try again from here", scale=1, elem_id="rehearse-retry")
+                end = gr.Button("End and debrief", scale=1, elem_id="rehearse-end")
             report = gr.Markdown(elem_id="rehearse-debrief")
             r_outs = [r_chat, r_box, r_session, tension]
+            retry.click(try_again, [r_session, retry_from, r_chat], r_outs)
             r_send.click(rehearse_turn, [r_box, r_chat, r_session, persona, difficulty], r_outs)
             r_box.submit(rehearse_turn, [r_box, r_chat, r_session, persona, difficulty], r_outs)
             end.click(end_rehearsal, [r_session], [report])

@@ -287,3 +287,22 @@ def test_a_crisis_disclosure_pauses_the_rehearsal(tmp_path) -> None:
     scene = engine.turn("You're overreacting, everyone has to do overtime.", persona_id=None,
                         session_id=first["session"])
     assert scene["safety"] is None
+
+
+def test_try_again_restarts_from_an_earlier_line_with_the_state_it_had(settings: Settings,
+                                                                         store: TranscriptStore) -> None:
+    rehearsal = Rehearsal(settings, store)
+    first = play(rehearsal, ["What has been on your mind lately?", "Calm down, that's just how it is.",
+                             "Everyone has to do on-call, you're overreacting."], PRIYA, "medium")
+    sid = first[0]["session"]
+    branch = rehearsal.try_again(sid, 2)
+    assert branch != sid
+    kept = store.turns(branch)
+    assert [t.text for t in kept] == [t.text for t in store.turns(sid)[:2]]  # line 1 and its reply
+    again = rehearsal.turn("It sounds like that landed badly. What would help right now?", None, session_id=branch)
+    assert again["tension"] < first[1]["tension"]  # the dismissal never happened on this branch
+    assert again["reply"] != first[0]["reply"]  # the line said before the branch is not said again
+    assert len([t for t in store.turns(sid) if t.role == "user"]) == 3  # the original is untouched
+    assert store.session(branch).state["branched_from"] == {"session": sid, "turn": 2}
+    with pytest.raises(InputError, match="from 1 to 3"):
+        rehearsal.try_again(sid, 4)
