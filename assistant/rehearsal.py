@@ -2,8 +2,6 @@
 
 >>> analyse("Calm down. What keeps you here?").moves
 ['dismissive', 'open_question']
->>> breaks_character("As an AI, I would suggest a plan.")
-'mentions being an AI or a role-play'
 
 Difficulty is behaviour: every manager message is coded (the coder, the learned next-step head of
 ``understanding.proposals``, plus a few rules for dismissal, leading questions and acknowledgement) and
@@ -12,9 +10,9 @@ the persona's reply (guarded, neutral, open); within it ``lines`` picks the line
 was asked, never one already said. The hidden concern (the ``reveal`` band) is earned, readily on easy
 and late on hard; once earned it comes out when the manager's question gives it room, and related
 questions draw out more. A proposed next step is agreed at low tension (``agree``) and answered from the
-tension's band above it, where the lines resist. Replies are the persona's own scripted lines; a real
-model may rephrase the chosen line in character, and its output is accepted only if it passes
-``check_rephrase``. The persona never coaches the manager. This module does not score the manager (see
+tension's band above it, where the lines resist. Replies are the persona's own scripted lines; a strong
+model speaks freely from the card and the scene, a small one may rephrase the chosen line, and either is
+used only if it passes the checks of ``voice``. The persona never coaches the manager. This module does not score the manager (see
 ``debrief``) and does not route safety disclosures (the coaching chain does that).
 """
 
@@ -35,6 +33,7 @@ from .understanding.coder import code_text
 from .understanding.proposals import proposes_next_step
 from .understanding.referrals import referral
 from .understanding.safety import real_disclosure
+from .voice import speak
 
 if TYPE_CHECKING:  # langchain is slow to import; only a real model needs it
     from langchain_core.language_models import BaseChatModel
@@ -70,26 +69,6 @@ ACKNOWLEDGE = re.compile(
 # Politeness, not recognition: "thanks for making time" earns nothing.
 SMALL_THANKS = re.compile(r"\b(?:thanks|thank you)(?: so much)? for (?:your time|making (?:the )?time|"
                           r"coming(?: in)?|meeting(?: me)?|being here)\W*$", re.I)
-_AI = re.compile(r"\b(ai|a\.i\.|language model|assistant|chatbot|role[- ]?play(?:ing)?|persona|"
-                 r"in character|out of character|system prompt|simulation|as your coach)\b", re.I)
-_COACHING = re.compile(
-    r"(it sounds like you|what i'm hearing|how does that make you feel|what would you like to|"
-    r"what do you want to achieve|how can i help|what matters most to you|tell me more about|you should|"
-    r"you ought to|have you considered|have you tried|my advice|i suggest you|i recommend|i'd recommend|"
-    r"why don't you|what's your goal|what is your goal|what are your options)", re.I)
-_ADVICE_WORDS = re.compile(r"\b(you should|you could|you need to|you must|try|consider|make sure|"
-                           r"i suggest|i recommend|my advice|why don't you)\b", re.I)
-# Narrating the scene instead of speaking in it ("I was in a one-on-one with my manager. She said...").
-_NARRATION = re.compile(r"(\b(?:my manager|my boss|one-on-one|she said|he said|they said|i replied|i said|"
-                        r"the conversation|the manager)\b|[\"“”]|(?:^|\s)'\w)", re.I)
-_FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|i'll|me|my|mine|myself)\b", re.I)
-_WORD = re.compile(r"[a-z][a-z']+")
-_STOP = set("""about after again also been being both but can could did does doing done down each even
-from have having here into just like more most much must need only other over same should some such than
-that their them then there these they this those through very want wants were what when where which while
-who will with would your yours it's i'm i've i'd that's don't didn't isn't""".split())
-
-
 @dataclass
 class Moves:
     """What the manager did in one message: coder codes and rehearsal moves, sentence by sentence."""
@@ -165,69 +144,20 @@ def _tension_band(tension: int) -> str:
     return "guarded" if tension >= 7 else "neutral" if tension >= 4 else "open"
 
 
-def breaks_character(text: str) -> str | None:
-    """Why a persona reply breaks character (empty, AI/role-play talk, coaching the manager), or None."""
-    if not text.strip():
-        return "empty reply"
-    if _AI.search(text):
-        return "mentions being an AI or a role-play"
-    if _COACHING.search(text):
-        return "coaches the manager"
-    return None
-
-
-def _content(text: str) -> set[str]:
-    return {w[:5] for w in _WORD.findall(text.lower()) if len(w) > 3 and w not in _STOP}
-
-
-def check_rephrase(text: str, line: str, persona: Persona, revealed: bool) -> str | None:
-    """Why a model's rephrasing of ``line`` must be rejected, or None when it may be used."""
-    reason = breaks_character(text)
-    if reason:
-        return reason
-    if len(text.split()) > 60:
-        return "longer than 60 words"
-    if any(len(w) > 18 for w in text.split()):
-        return "not plain words"
-    if not _FIRST_PERSON.search(text):
-        return "not in the first person"
-    if _NARRATION.search(text) and not _NARRATION.search(line):
-        return "narrates the scene instead of speaking in it"
-    if "?" in text and "?" not in line:
-        return "asks the manager a question"
-    if _ADVICE_WORDS.search(text) and not _ADVICE_WORDS.search(line):
-        return "gives the manager advice"
-    said = _content(text)
-    if not revealed:
-        public = _content(" ".join([line, persona.background, persona.wants, persona.role]))
-        if len(said & (_content(persona.hidden_concern) - public)) >= 2:
-            return "gives away the hidden concern before it is earned"
-    wanted = _content(line)
-    if wanted and len(said & wanted) < max(1, len(wanted) // 3):
-        return "drifts from the chosen line"
-    return None
-
-
-# Constrains the small embedded model to one or two plain first-person sentences without a question.
-GRAMMAR = r"""
-root ::= "I" word{3,24} [.!] (" " sentence)?
-sentence ::= [A-Z] [a-z']* word{2,16} [.!]
-word ::= ","? " " [a-zA-Z0-9']+ ("-" [a-zA-Z']+)?
-"""
-
-
 class Rehearsal:
     """Plays one persona per session; ``turn`` answers one manager message."""
 
     def __init__(self, settings: Settings, store: TranscriptStore | None = None,
-                 model: BaseChatModel | None = None, *, rephrase: bool | None = None,
+                 model: BaseChatModel | None = None, *, rephrase: bool | None = None, free: bool | None = None,
                  personas_dir: Any = PERSONAS_DIR) -> None:
         self.settings = settings
         self.store = store if store is not None else TranscriptStore(settings.db_path)
         self._model = model
-        # Only a strong model rephrases by default: the fake backend must be deterministic, and the
-        # embedded 135M model takes seconds per line and mostly makes a good scripted line worse.
-        self.rephrase = settings.backend == "openai" if rephrase is None else rephrase
+        # Only a strong (OpenAI-compatible) model speaks by default, freely from the card and the scene:
+        # the fake backend must be deterministic, and the embedded 135M model takes seconds per line and
+        # mostly makes a good scripted line worse. Asked to rephrase, a model only says the chosen line.
+        self.free = (settings.backend == "openai" and not rephrase) if free is None else free
+        self.rephrase = bool(rephrase) and not self.free
         self.personas_dir = personas_dir
         self._screen: Any = None
 
@@ -270,7 +200,7 @@ class Rehearsal:
             band = choice.band
         index, line = choice.index, choice.text
         revealed = bool(state["revealed"]) or band == "reveal"
-        reply, voice = self._voice(persona, line, text, revealed)
+        reply, voice = self._voice(persona, line, text, revealed, band, sid)
         self.store.add_turn(sid, "assistant", reply, {"tension": tension, "codes": moves.codes,
                             "revealed": revealed, "band": band, "line": index, "line_band": choice.band,
                             "relevance": choice.score, "voice": voice})
@@ -384,24 +314,11 @@ class Rehearsal:
         state["used"] = {**used, choice.band: [*used.get(choice.band, []), choice.index]}
         return choice
 
-    def _voice(self, persona: Persona, line: str, message: str, revealed: bool) -> tuple[str, str]:
-        """The chosen line, rephrased by the model when that is on and the result passes the check."""
-        if not self.rephrase:
+    def _voice(self, persona: Persona, line: str, message: str, revealed: bool, band: str,
+               sid: str) -> tuple[str, str]:
+        """The chosen line, or the model's checked reply when a model speaks (``voice``)."""
+        if not self.rephrase and not self.free:
             return line, "line"
-        system = (f"{persona.card()}\nYou are in a one-on-one with your manager. Stay in character. "
-                  "Speak only as yourself, in the first person. Never give advice and never ask questions.")
-        prompt = (f'Your manager said: "{message[:400]}"\n'
-                  f'Say this in your own words, in one or two short sentences:\n"{line}"')
-        from langchain_core.messages import HumanMessage, SystemMessage
-
-        kwargs: dict[str, Any] = {}
-        if getattr(self.model, "supports_grammar", False):
-            kwargs = {"grammar": GRAMMAR, "max_tokens": 72}
-        try:
-            out = self.model.invoke([SystemMessage(content=system), HumanMessage(content=prompt)], **kwargs)
-        except Exception:  # noqa: BLE001 - any model failure falls back to the scripted line, said in the JSON
-            return line, "fallback"
-        text = " ".join(str(out.content).split()).strip(" \"'")
-        if check_rephrase(text, line, persona, revealed) is None:
-            return text, "model"
-        return line, "line"
+        history = [(t.role, t.text) for t in self.store.turns(sid)[:-1] if not t.meta.get("safety")]
+        return speak(self.model, persona, line, message, band=band, revealed=revealed, history=history,
+                     free=self.free, grammar=getattr(self.model, "supports_grammar", False))

@@ -12,8 +12,9 @@ from assistant.config import Settings
 from assistant.errors import InputError, NotFoundError
 from assistant.llm import FakeChatModel
 from assistant.personas import BANDS, get_persona, load_personas
-from assistant.rehearsal import DIFFICULTIES, Rehearsal, analyse, breaks_character, check_rephrase
+from assistant.rehearsal import DIFFICULTIES, Rehearsal, analyse
 from assistant.transcripts import TranscriptStore
+from assistant.voice import BAND_VOICE, breaks_character, check_rephrase, check_reply
 
 PRIYA = "stay-interview-outside-offer"
 GOOD = [
@@ -306,3 +307,38 @@ def test_try_again_restarts_from_an_earlier_line_with_the_state_it_had(settings:
     assert store.session(branch).state["branched_from"] == {"session": sid, "turn": 2}
     with pytest.raises(InputError, match="from 1 to 3"):
         rehearsal.try_again(sid, 4)
+
+
+def test_a_strong_model_speaks_freely_but_is_checked(settings: Settings, store: TranscriptStore) -> None:
+    """On an OpenAI-compatible model the persona answers from its card and the scene; a reply that coaches
+    the manager or tells the concern before it is earned is replaced by the chosen line."""
+    free = "Honestly, the pager wakes me most weeks. I fix it, and then I carry on with my day."
+    leak = "The money isn't it. In six years nobody here has asked what I want next; their manager asked me."
+    coaching = "It sounds like you want to know more. What matters most to you?"
+    seen: list[str] = []
+
+    class Recording(FakeChatModel):
+        def _reply(self, messages):  # type: ignore[override]
+            seen.append(" ".join(str(m.content) for m in messages))
+            return super()._reply(messages)
+
+    model = Recording(responses=[free, leak, coaching])
+    rehearsal = Rehearsal(Settings(backend="openai", data_dir=settings.data_dir), store, model=model)
+    assert rehearsal.free and not rehearsal.rephrase
+    first = rehearsal.turn("How has the on-call load been?", PRIYA, "hard")
+    assert first["reply"] == free and first["voice"] == "model"
+    second = rehearsal.turn("Is it the money?", None, session_id=first["session"])
+    assert not second["revealed"] and second["voice"] == "line" and second["reply"] != leak
+    third = rehearsal.turn("Tell me about the platform.", None, session_id=first["session"])
+    assert third["voice"] == "line" and third["reply"] != coaching
+    # what the model was told: the card, how open to be, the manager's words; never the concern unearned
+    assert all(get_persona(PRIYA).hidden_concern not in prompt for prompt in seen)
+    assert "How has the on-call load been?" in seen[0] and BAND_VOICE[first["band"]] in seen[0]
+    assert "How has the on-call load been?" in seen[1]  # the scene so far goes with the next turn
+
+
+def test_check_reply_free_allows_new_words_but_not_a_leak() -> None:
+    p = get_persona(PRIYA)
+    line = p.lines.said("neutral")[0]
+    assert check_reply("I get paged a lot, mostly at night, and I am tired of it.", line, p, False, free=True) is None
+    assert check_reply("I get paged a lot, mostly at night, and I am tired of it.", line, p, False) is not None
