@@ -222,7 +222,7 @@ def _tension_at(path: list[int], turn: int) -> str:
 
 
 def most_needed(practice: str, said: list[Said], gap: Said | None, path: list[int], bands: list[str],
-                name: str) -> tuple[Said | None, str]:
+                name: str, heard: list[str] | None = None) -> tuple[Said | None, str]:
     """For a missing practice: the manager line where it was most needed, and why that line."""
     if not said:
         return None, ""
@@ -235,6 +235,11 @@ def most_needed(practice: str, said: list[Said], gap: Said | None, path: list[in
             after = next((s for s in said if s.turn > 0 and bands[s.turn - 1] == band), None)
             if after is not None:
                 return after, f"{name} had just opened up, and this line moved on without showing it was heard"
+        if heard and last_turn > 0:  # else the line after the persona's fullest answer: most there to hear
+            k = max(range(1, last_turn + 1), key=lambda i: len(heard[i - 1].split()) if i - 1 < len(heard) else 0)
+            line = next((s for s in said if s.turn == k), None)
+            if line is not None:
+                return line, f"{name} had just said the most, and this line moved on without showing it was heard"
     if gap is not None:
         return gap, f"this was {_MOVE_WORDS.get(gap.move, gap.move)}"
     rises = [(path[i + 1] - path[i], i) for i in range(min(len(path) - 1, last_turn + 1))]
@@ -331,7 +336,8 @@ def debrief(store: TranscriptStore, session_id: str, model: BaseChatModel | None
     for practice in persona.practices:
         rating, best, gap = SCORERS[practice](said, agreed)
         if rating == "missing":
-            chosen, reason = most_needed(practice, said, gap, path, bands, persona.name)
+            chosen, reason = most_needed(practice, said, gap, path, bands, persona.name,
+                                         [t.text for t in replies])
         else:
             chosen, reason = best or (said[0] if said else None), ""
         quote = chosen.text if chosen else lines[0]

@@ -157,3 +157,16 @@ def test_every_rating_points_at_its_line_labelled(settings: Settings, store: Tra
     heard = rows["listened and reflected"]
     assert heard["rating"] == "missing" and heard["turn"] == 2 and "opened up" in heard["why"]
     assert rows["agreed next steps"]["turn"] == 3 and "ended" in rows["agreed next steps"]["why"]
+
+
+def test_listening_is_most_needed_after_the_fullest_answer_when_nobody_opened_up(
+        settings: Settings, store: TranscriptStore) -> None:
+    sid = rehearse(settings, store, ["How do you feel about where your pay sits right now?",
+                                     "What would you want to be building here in three years?",
+                                     "Can we meet again next Friday with a written outline of a staff role?"],
+                   "ic-refuses-management", "hard")
+    replies = [t for t in store.turns(sid) if t.role == "assistant"]
+    assert not any(t.meta["band"] in ("open", "reveal") for t in replies)
+    row = next(r for r in debrief(store, sid)["scorecard"] if r["practice"] == "listened and reflected")
+    fullest = max(range(2), key=lambda i: len(replies[i].text.split()))
+    assert row["rating"] == "missing" and row["turn"] == fullest + 2 and "said the most" in row["why"]
