@@ -84,6 +84,11 @@ def markdown_text(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|>~])", r"\\\1", flat)
 
 
+def _chat_label(persona: Any) -> str:
+    """The rehearsal chat's label: who the manager is talking with."""
+    return f"You are the manager, talking with {persona.name}" if persona is not None else "You are the manager"
+
+
 def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
     services = Services(settings)
     if warm:
@@ -199,7 +204,8 @@ def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
             by_id = {p.id: p for p in personas}
             brief = gr.Markdown(persona_brief(personas[0]) if personas else "", elem_id="rehearse-brief")
             tension = gr.Markdown(elem_id="rehearse-tension")
-            r_chat = gr.Chatbot(label="You are the manager", elem_id="rehearse-chat", height=380)
+            r_chat = gr.Chatbot(label=_chat_label(personas[0] if personas else None), elem_id="rehearse-chat",
+                                height=380)
             with gr.Row():
                 r_box = gr.Textbox(placeholder="Open the conversation…", show_label=False, scale=5,
                                    elem_id="rehearse-input")
@@ -216,12 +222,12 @@ def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
             r_box.submit(rehearse_turn, [r_box, r_chat, r_session, persona, difficulty], r_outs)
             end.click(end_rehearsal, [r_session], [report])
 
-            def reset_rehearsal() -> tuple[Any, ...]:
-                return [], "", None, ""
+            def reset_rehearsal(pid: str) -> tuple[Any, ...]:
+                return gr.update(value=[], label=_chat_label(by_id.get(pid))), "", None, ""
 
-            persona.change(reset_rehearsal, None, r_outs)
+            persona.change(reset_rehearsal, persona, r_outs)
             persona.change(lambda pid: persona_brief(by_id[pid]) if pid in by_id else "", persona, brief)
-            difficulty.change(reset_rehearsal, None, r_outs)
+            difficulty.change(reset_rehearsal, persona, r_outs)
         try:
             from .review import build_review_tab
         except ImportError:

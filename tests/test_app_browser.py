@@ -141,6 +141,9 @@ def test_rehearse_tab_turn_and_debrief(fake_app: str, page) -> None:
     page.wait_for_function("(name) => document.querySelector('#rehearse-brief').innerText.includes(name)",
                            arg=f"You are talking with {persona.name}")
     assert persona.hidden_concern not in page.locator("#rehearse-brief").inner_text()
+    # and the chat says who is on the other side
+    page.wait_for_function("(name) => document.querySelector('#rehearse-chat').innerText.includes(name)",
+                           arg=f"talking with {persona.name}")
 
     page.locator("#rehearse-input textarea").fill("Thanks for making time. How are things going for you lately?")
     page.locator("#rehearse-send").click()
