@@ -7,10 +7,12 @@ Each line is embedded once per process with what it answers (its ``about`` phras
 is read as its parts that ask or hear (questions and reflections; the whole message when it has none).
 A line's relevance is its best cosine between any part of the message and the line or one of its
 phrases. ``LineChooser.pick`` takes the most relevant line not yet said in the session, within the band
-the state machine chose; when the band is used up it borrows from a neighbouring band of the same
-reserve (never from ``reveal``). The vectors are the local MiniLM the understanding layer reads, and
-the message parts were already embedded by the coder, so a turn embeds nothing new. This module does
-not decide the band (``rehearsal``) and does not say anything itself.
+the state machine chose, or a more reserved band's line that fits clearly better (a persona may say less
+than its tension allows, never more); a used-up band borrows from a neighbour (never from ``reveal``).
+The vectors are the local MiniLM the understanding layer reads; the next-step head has already embedded
+each sentence of the message and the safety screen the whole message (the embedder remembers recent
+texts), so a turn embeds nothing new. This module does not decide the band (``rehearsal``) and does not
+say anything itself.
 """
 
 from __future__ import annotations
