@@ -365,7 +365,7 @@ def quality_run(
         raise InputError(f"{out} already holds a run; choose a new --out folder")
     settings = _settings(backend)
     started = time.perf_counter()
-    run = run_set(Coach(settings), blind_set)
+    run = run_set(Coach(settings, remember=False), blind_set)
     run["meta"] = {"backend": settings.backend, "model": settings.model_name, "set": str(blind_set),
                    "seconds": round(time.perf_counter() - started, 1)}
     out.mkdir(parents=True, exist_ok=True)
