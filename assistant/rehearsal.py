@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .config import Settings
 from .errors import InputError, NotFoundError, check_text
 from .personas import DIFFICULTIES, PERSONAS_DIR, Persona, get_persona, load_personas
-from .transcripts import TranscriptStore
+from .transcripts import LOCAL_USER, TranscriptStore
 from .understanding.coder import code_text
 from .understanding.referrals import referral
 from .understanding.safety import real_disclosure
@@ -225,14 +225,15 @@ class Rehearsal:
         return self._model
 
     def turn(self, message: str, persona_id: str | None, difficulty: str = "medium",
-             session_id: str | None = None) -> dict[str, Any]:
-        """Answer one manager message in character; creates the session on the first message."""
+             session_id: str | None = None, user_id: str = LOCAL_USER) -> dict[str, Any]:
+        """Answer one manager message in character; creates the session (owned by ``user_id``) on the first
+        message."""
         text = check_text(message).strip()
         if not text:
             raise InputError("the message is empty")
         if len(text) > self.settings.max_message_chars:
             raise InputError(f"the message is longer than {self.settings.max_message_chars} characters")
-        sid, persona, difficulty, state = self._open(persona_id, difficulty, session_id)
+        sid, persona, difficulty, state = self._open(persona_id, difficulty, session_id, user_id)
         moves = analyse(text)
         tension = next_tension(int(state["tension"]), moves, difficulty)
         if not moves.dismissive:
@@ -273,10 +274,12 @@ class Rehearsal:
         return real_disclosure(reading.kind, text, scene_move=dismissive, explicit=reading.via == "backstop")
 
     # -- steps of a turn ------------------------------------------------------------------------
-    def _open(self, persona_id: str | None, difficulty: str,
-              session_id: str | None) -> tuple[str, Persona, str, dict[str, Any]]:
+    def _open(self, persona_id: str | None, difficulty: str, session_id: str | None,
+              user_id: str = LOCAL_USER) -> tuple[str, Persona, str, dict[str, Any]]:
         if session_id and self.store.has_session(session_id):
             session = self.store.session(session_id)
+            if session.user_id != user_id:  # the same words as an unknown id: nothing about who owns it
+                raise NotFoundError(f"no session {session_id!r} for {user_id!r}")
             if session.mode != "rehearse":
                 raise InputError(f"session {session_id} is a {session.mode} session, not a rehearsal")
             if persona_id and persona_id != session.persona:
@@ -297,7 +300,7 @@ class Rehearsal:
         state = self._fresh(persona, difficulty)
         sid = self.store.create_session(
             mode="rehearse", persona=persona.id, difficulty=difficulty, backend=self.settings.backend,
-            model=self.settings.model_name, state=state, session_id=session_id,
+            model=self.settings.model_name, state=state, session_id=session_id, user_id=user_id,
         )
         return sid, persona, difficulty, state
 
