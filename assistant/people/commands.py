@@ -37,13 +37,13 @@ def _settings():
 
 
 def _store():
-    from .transcripts import TranscriptStore
+    from ..transcripts import TranscriptStore
 
     return TranscriptStore(_settings().db_path)
 
 
 def _user(store: Any, user: str) -> str:
-    from .people.accounts import Accounts
+    from .accounts import Accounts
 
     return Accounts(store).get(user).id
 
@@ -54,7 +54,7 @@ def memory(ctx: typer.Context, user: str = typer.Option(LOCAL_USER, "--user", he
     """What is remembered about a person; `coach memory forget ITEM_ID` deletes one item."""
     if ctx.invoked_subcommand:
         return
-    from .people.memory import Memory
+    from .memory import Memory
 
     store = _store()
     items = [i.public() for i in Memory(store).items(_user(store, user))]
@@ -71,7 +71,7 @@ def memory(ctx: typer.Context, user: str = typer.Option(LOCAL_USER, "--user", he
 def memory_forget(item_id: int = typer.Argument(..., help="an item id from `coach memory`"),
                   user: str = typer.Option(LOCAL_USER, "--user", help=USER_HELP)) -> None:
     """Delete one remembered item."""
-    from .people.memory import Memory
+    from .memory import Memory
 
     store = _store()
     item = Memory(store).delete(item_id, _user(store, user))
@@ -82,7 +82,7 @@ def memory_forget(item_id: int = typer.Argument(..., help="an item id from `coac
 def memory_correct(item_id: int = typer.Argument(...), text: str = typer.Argument(..., help="the item in your words"),
                    user: str = typer.Option(LOCAL_USER, "--user", help=USER_HELP)) -> None:
     """Rewrite one remembered item."""
-    from .people.memory import Memory
+    from .memory import Memory
 
     store = _store()
     _out(Memory(store).correct(item_id, check_text(text, "the text"), _user(store, user)).public())
@@ -91,7 +91,7 @@ def memory_correct(item_id: int = typer.Argument(...), text: str = typer.Argumen
 @people_app.command()
 def export(user: str = typer.Option(LOCAL_USER, "--user", help=USER_HELP)) -> None:
     """Everything stored about a person, as JSON (sessions, turns, plans, labels, memory)."""
-    from .people.rights import export as export_user
+    from .rights import export as export_user
 
     store = _store()
     _out(export_user(store, _user(store, user)))
@@ -102,7 +102,7 @@ def forget(user: str = typer.Option(..., "--user", help="the person whose data i
            yes: bool = typer.Option(False, "--yes", help="really delete; without it nothing happens"),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Delete everything about a person (transcripts, memory, labels, files, account); prints counts."""
-    from .people.rights import forget as forget_user
+    from .rights import forget as forget_user
 
     if not yes:
         raise InputError(f"this deletes everything stored about {user!r}; add --yes to do it")
@@ -120,7 +120,7 @@ def purge(older_than: float | None = typer.Option(None, "--older-than", min=0,
                                                     help="days without activity (default: COACH_RETENTION_DAYS)"),
           as_json: bool = typer.Option(False, "--json")) -> None:
     """Retention: delete people's sessions (and memory items) untouched for DAYS; eval runs are kept."""
-    from .people.rights import purge as purge_old
+    from .rights import purge as purge_old
 
     settings = _settings()
     days = older_than if older_than is not None else settings.retention_days
@@ -137,7 +137,7 @@ def purge(older_than: float | None = typer.Option(None, "--older-than", min=0,
 def share(session: str = typer.Option(..., "--session"), user: str = typer.Option(LOCAL_USER, "--user", help=USER_HELP),
           off: bool = typer.Option(False, "--off", help="stop sharing")) -> None:
     """Let reviewers read one of your sessions in the Review tab (or, with --off, stop)."""
-    from .people.access import set_shared
+    from .access import set_shared
 
     store = _store()
     set_shared(store, _user(store, user), session, not off)
@@ -160,7 +160,7 @@ def users_add(name: str = typer.Argument(..., help="the login name (lower-case)"
               no_password: bool = typer.Option(False, "--no-password",
                                                help="signs in only through a trusted SSO header")) -> None:
     """Add a person; the password comes from a prompt or stdin and is stored only as a scrypt hash."""
-    from .people.accounts import ROLES, Accounts
+    from .accounts import ROLES, Accounts
 
     if role not in ROLES:  # before asking for a password
         raise InputError(f"unknown role {role!r}; known roles: {', '.join(ROLES)}")
@@ -171,7 +171,7 @@ def users_add(name: str = typer.Argument(..., help="the login name (lower-case)"
 @users_app.command("list")
 def users_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """Every account and its role (never a password)."""
-    from .people.accounts import Accounts
+    from .accounts import Accounts
 
     rows = [{"id": u.id, "role": u.role, "created_at": u.created_at, "password": u.has_password}
             for u in Accounts(_store()).all()]
@@ -185,7 +185,7 @@ def users_list(as_json: bool = typer.Option(False, "--json")) -> None:
 @users_app.command("passwd")
 def users_passwd(name: str = typer.Argument(...)) -> None:
     """Set a new password (prompt or stdin)."""
-    from .people.accounts import Accounts
+    from .accounts import Accounts
 
     Accounts(_store()).set_password(name, _password())
     typer.echo(f"password changed for {name}", err=True)

@@ -1,9 +1,9 @@
 """Memory across sessions: the person's goal and the plans they wrote, in their own words.
 
 >>> followup_line("I'll ask for the fraud rebuild before the 14th.")
-'Last time you planned to ask for the fraud rebuild before the 14th. How did it go?'
->>> followup_line("I'll ask my director for the fraud rebuild.")
-'Last time you wrote this plan: “I\\'ll ask my director for the fraud rebuild.” How did it go?'
+'It sounds like last time you were planning to ask for the fraud rebuild before the 14th. How did it go?'
+>>> print(followup_line("I'll ask my director for the fraud rebuild."))
+Last time you wrote this plan: “I'll ask my director for the fraud rebuild.” How did it go?
 
 Rules, enforced here and not only by the caller: an item is an exact excerpt of one of the person's own
 turns (never the coach's), in a session that person owns, and never a turn the safety screen referred
@@ -79,7 +79,9 @@ def followup_line(plan: str) -> str:
     sentences = [s for s in _SENTENCE.split(plan) if s]
     m = _PLAN_HEAD.match(plan) if len(sentences) == 1 else None
     if m and not _PERSON.search(m.group(1)) and "“" not in m.group(1):
-        return f"Last time you planned to {m.group(1).rstrip('.!…')}. How did it go?"
+        # the coach's reflection form: the coder reads "Last time you planned to ask…" as advice (an imperative
+        # verb after "to"), and "It sounds like last time you were planning to ask…" as a reflection
+        return f"It sounds like last time you were planning to {m.group(1).rstrip('.!…')}. How did it go?"
     quoted = plan if plan.endswith((".", "!", "…")) else plan + "."
     return f"Last time you wrote this plan: “{quoted}” How did it go?"
 
@@ -134,6 +136,9 @@ class Memory:
             raise InputError("a memory item must be an exact excerpt of what the person said")
         if self._referred(turn.session_id, turn.idx):
             raise InputError("a turn the safety screen referred is never remembered")
+        same = next((i for i in self.items(user_id, kind) if i.text == text and i.status == "open"), None)
+        if same:  # said again in another session: one item, not two
+            return same
         stamp = now()
         with self.store.lock:
             cur = self.store.db.execute(
