@@ -127,7 +127,8 @@ def purge(store: TranscriptStore, older_than_days: float, at: datetime | None = 
     with store.lock:
         rows = store.db.execute(
             "SELECT s.id FROM sessions s LEFT JOIN turns t ON t.session_id=s.id WHERE s.run_id IS NULL"
-            " GROUP BY s.id HAVING MAX(COALESCE(t.created_at, s.created_at), s.created_at) < ?", (cutoff,)).fetchall()
+            " GROUP BY s.id HAVING MAX(COALESCE(t.created_at, s.created_at)) < ? AND s.created_at < ?",
+            (cutoff, cutoff)).fetchall()
         store.db.execute("BEGIN")
         try:
             deleted = _delete_sessions(store, [r[0] for r in rows])
