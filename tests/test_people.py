@@ -322,3 +322,24 @@ def test_users_add_reads_the_password_from_stdin_only_once(isolated: Path) -> No
     listed = ok_json(coach("users", "list", "--json"))
     assert {"id": "carol", "role": "reviewer"}.items() <= next(u for u in listed if u["id"] == "carol").items()
     assert_one_error_line(coach("users", "add", "dave", "--role", "member", stdin=""))
+
+
+def test_trusted_header_only_when_configured(store: TranscriptStore, isolated: Path) -> None:
+    from types import SimpleNamespace
+
+    from assistant.config import load_settings
+    from assistant.errors import ConfigError
+    from assistant.people.access import LOCAL, NOBODY, Gate
+
+    Accounts(store).add("ana", "reviewer", None)
+    header = Gate(Settings(backend="fake", auth="header", trusted_header="X-Forwarded-User"), store)
+    assert header.who(SimpleNamespace(headers={"x-forwarded-user": "ana"}, username=None)).role == "reviewer"
+    assert header.who(SimpleNamespace(headers={"x-forwarded-user": "mallory"}, username=None)) == NOBODY
+    assert header.who(SimpleNamespace(headers={}, username="ana")) == NOBODY  # only the header counts
+    assert "auth_dependency" in header.launch_options()
+    users = Gate(Settings(backend="fake", auth="users"), store)
+    assert users.who(SimpleNamespace(headers={"x-forwarded-user": "ana"}, username=None)) == NOBODY
+    assert not users.accounts.verify("ana", "")  # a header-only account has no password to log in with
+    assert Gate(Settings(backend="fake"), store).who(None) == LOCAL  # the laptop default: no login
+    with pytest.raises(ConfigError):
+        load_settings(backend="fake", auth="header")  # a header mode without a header name is refused
