@@ -191,10 +191,12 @@ def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
 
     def on_load(who: Identity) -> tuple[Any, ...]:
         """Show the tabs the caller's role may use (the handlers check the role again on every call)."""
+        if not team:  # the local user sees every tab already; changing nothing keeps a tab the person opened
+            return (gr.update(),) * 6
         is_member, is_reviewer = who.may("member"), who.may("reviewer")
-        hello = f"Signed in as **{who.user_id}** ({who.role})" if team else ""
-        return (hello, gr.Tab(visible=is_member), gr.Tab(visible=is_member), gr.Tab(visible=is_member),
-                gr.Tab(visible=is_reviewer), gr.Tabs(selected="coach" if is_member else "review"))
+        return (f"Signed in as **{who.user_id}** ({who.role}) · [log out](/logout)", gr.Tab(visible=is_member),
+                gr.Tab(visible=is_member), gr.Tab(visible=is_member), gr.Tab(visible=is_reviewer),
+                gr.Tabs(selected="coach" if is_member else "review"))
 
     member, anyone = (lambda fn: gate.guard("member", fn)), (lambda fn: gate.guard("anyone", fn))
     with gr.Blocks(title=TITLE) as demo:
