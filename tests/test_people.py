@@ -343,3 +343,25 @@ def test_trusted_header_only_when_configured(store: TranscriptStore, isolated: P
     assert Gate(Settings(backend="fake"), store).who(None) == LOCAL  # the laptop default: no login
     with pytest.raises(ConfigError):
         load_settings(backend="fake", auth="header")  # a header mode without a header name is refused
+
+
+@pytest.mark.slow
+def test_a_plan_is_followed_up_in_the_next_session_on_the_embedded_model(isolated: Path) -> None:
+    store = TranscriptStore(Settings(backend="embedded").db_path)
+    Accounts(store).add("ana", "member", "ana password 1")
+    c = Coach(Settings(backend="embedded"), store=store)
+    sid, result = None, {}
+    for message in PLAN_SESSION:
+        result = c.turn(message, sid, user_id="ana")
+        sid = result["session"]
+        assert result["followup"] is None and result["backend"] == "embedded"
+    assert result["action_plan"] == PLAN_SESSION[-1]
+    opened = c.turn("Hello again.", user_id="ana")
+    assert opened["session"] != sid and opened["followup"] == opened["reply"]
+    assert "fraud rebuild before the 14th" in opened["reply"] and opened["reply"].count("?") == 1
+    answer = c.turn("Half of it happened: I raised it with my director and we agreed to revisit it in January.",
+                    opened["session"], user_id="ana")
+    assert answer["reply"].count("?") == 1 and not any(j in answer["reply"].lower() for j in JUDGING)
+    assert Memory(store).items("ana", "plan")[0].status in ("partly", "not_done")
+    later = c.turn("I want to make the case again with numbers this time.", opened["session"], user_id="ana")
+    assert later["followup"] is None and later["reply"].endswith("?")  # the session goes on coaching

@@ -113,8 +113,11 @@ def outcome(answer: str) -> str:
     for i in top:
         votes[labels[i]] = votes.get(labels[i], 0.0) + float(sims[i])
     best = max(votes, key=lambda k: votes[k])
-    if best == "done" and _NOT.search(answer):  # sentence embeddings blur negation: a documented backstop
-        best = "partly" if _PART.search(answer) else "not_done"
+    # sentence embeddings blur negation and degree: a documented backstop on a "done" reading only
+    if best == "done" and _PART.search(answer):
+        best = "partly"
+    elif best == "done" and _NOT.search(answer):
+        best = "not_done"
     return best
 
 
