@@ -22,6 +22,7 @@ import gradio as gr
 from .config import Settings
 from .errors import NotFoundError
 from .people.access import Gate, Identity, visible_to_reviewers
+from .people.redact import redact_names
 from .report import COLOURS, meets, transcript_html
 from .scorers import METRICS, MITI, transcript_of
 from .transcripts import TranscriptStore
@@ -84,6 +85,17 @@ def session_choices(store: TranscriptStore, run_id: str | None) -> list[tuple[st
     return [(f"{s.scenario or '(no scenario)'} · {s.id}", s.id) for s in found]
 
 
+def reviewable(store: TranscriptStore, sid: str) -> list[dict[str, Any]]:
+    """A session's transcript as a reviewer may read it: a member's shared session with the names of people
+    talked about redacted (``people.redact``); an eval run's as it is."""
+    entries = transcript_of(store, sid)
+    if store.session(sid).run_id is not None:
+        return entries
+    return [{**e, "text": redact_names(e["text"]),
+             **({"sentences": [[redact_names(x), c] for x, c in e["sentences"]]} if "sentences" in e else {})}
+            for e in entries]
+
+
 def human_labels(store: TranscriptStore, run_id: str | None = None) -> dict[tuple[int, int], str]:
     return {(r["turn_id"], r["sentence"]): r["human_code"] for r in store.labels(run_id)}
 
@@ -93,7 +105,7 @@ def sentence_choices(store: TranscriptStore, sid: str | None) -> list[tuple[str,
     if not sid or not visible_to_reviewers(store, sid):
         return []
     out = []
-    for n, t in enumerate((t for t in transcript_of(store, sid) if t["role"] == "coach"), start=1):
+    for n, t in enumerate((t for t in reviewable(store, sid) if t["role"] == "coach"), start=1):
         for i, (sentence, code) in enumerate(t["sentences"]):
             out.append((f"turn {n}.{i + 1} [{code}] {sentence[:70]}", f"{t['turn_id']}:{i}"))
     return out
@@ -107,7 +119,7 @@ def show_session(store: TranscriptStore, sid: str | None) -> str:
     legend = " ".join(f'<span class="code" style="background:{c}">{k.replace("_", " ")}</span>'
                       for k, c in COLOURS.items())
     return (f'{CSS}<div class="review-tr"><p>{legend}</p>'
-            f"{transcript_html(transcript_of(store, sid), human_labels(store))}</div>")
+            f"{transcript_html(reviewable(store, sid), human_labels(store))}</div>")
 
 
 def label_sentence(store: TranscriptStore, key: str, human_code: str, labeller: str | None = "human") -> None:
@@ -117,7 +129,7 @@ def label_sentence(store: TranscriptStore, key: str, human_code: str, labeller: 
     turn_id, idx = (int(x) for x in key.split(":"))
     if not visible_to_reviewers(store, store.turn(turn_id).session_id):
         raise NotFoundError(f"no turn {turn_id}")
-    entry = next(t for t in transcript_of(store, store.turn(turn_id).session_id) if t.get("turn_id") == turn_id)
+    entry = next(t for t in reviewable(store, store.turn(turn_id).session_id) if t.get("turn_id") == turn_id)
     sentence, coder = entry["sentences"][idx]
     store.set_label(turn_id, idx, sentence, coder, human_code, labeller or "human")
 

@@ -277,7 +277,8 @@ def test_reviewer_cannot_read_a_private_session(settings: Settings, store: Trans
     with pytest.raises(NotFoundError):
         label_sentence(store, f"{turn.id}:0", "reflection")
     set_shared(store, "ana", sid, True)
-    assert [s for _, s in session_choices(store, SHARED)] == [sid] and "Acme" in show_session(store, sid)
+    assert [s for _, s in session_choices(store, SHARED)] == [sid] and "interviewing at" in show_session(store, sid)
+    assert "Acme" not in show_session(store, sid) and "[name]" in show_session(store, sid)  # names redacted
     with pytest.raises(NotFoundError):
         set_shared(store, "bob", sid, False)
 

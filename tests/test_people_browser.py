@@ -157,5 +157,6 @@ def test_two_members_side_by_side_and_a_reviewer(team_url: tuple[str, Settings],
         shared = [o.inner_text() for o in rev.locator("[role=option]").all()]
         assert len(shared) == 1 and TranscriptStore(settings.db_path).sessions(user_id="bob")[0].id in shared[0], shared
         rev.locator("[role=option]").first.click()
-        expect(rev.locator("#review-transcript")).to_contain_text("Kestrel")
+        expect(rev.locator("#review-transcript")).to_contain_text("migration ended and nobody noticed")
+        assert "[name] migration" in rev.locator("#review-transcript").inner_text()  # names talked about: redacted
         assert "Bluefinch" not in rev.content() and "specialist" not in rev.content()
