@@ -410,6 +410,16 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
     from .ui import launch
 
     settings = load_settings(auth=auth)
+    if settings.auth != "none":
+        from .people.accounts import Accounts
+        from .transcripts import TranscriptStore
+
+        people = [u for u in Accounts(TranscriptStore(settings.db_path)).all() if u.id != LOCAL_USER]
+        if settings.auth == "users" and not any(u.has_password for u in people):
+            raise InputError("--auth users needs accounts: add one with `coach users add NAME --role member`")
+        if not people:
+            raise InputError("--auth header needs accounts: add each person with `coach users add NAME --role "
+                             "member --no-password`")
     if settings.auth == "none" and host not in ("127.0.0.1", "localhost", "::1"):
         sys.stderr.write(f"coach: warning: serving on {host} without accounts: anyone who reaches the port is the "
                          "local user (use --auth users for a team)\n")
