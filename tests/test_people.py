@@ -13,10 +13,10 @@ import pytest
 from test_cli import assert_one_error_line, coach, ok_json
 
 from assistant.chain import Coach
-from assistant.config import ROOT, Settings
+from assistant.config import Settings
 from assistant.errors import InputError, NotFoundError
 from assistant.people.accounts import Accounts, check_password
-from assistant.people.memory import Memory, excerpt, followup_line, outcome
+from assistant.people.memory import Memory, excerpt, followup_line
 from assistant.people.rights import TABLES, counts, export, forget, purge
 from assistant.transcripts import LOCAL_USER, MIGRATIONS, TranscriptStore
 
@@ -180,8 +180,9 @@ def test_excerpt_is_verbatim_and_prefers_commitments() -> None:
 
 
 def test_outcome_on_the_dev_answers() -> None:
-    rows = [json.loads(x) for x in (ROOT / "evals/people/outcomes.jsonl").read_text().splitlines() if x.strip()]
-    dev = [r for r in rows if r["split"] == "dev"]
+    from assistant.understanding.outcome import outcome, rows
+
+    dev = rows("dev")
     right = sum(outcome(r["text"]) == r["label"] for r in dev)
     assert len(dev) >= 12 and right / len(dev) >= 0.75, right
 
@@ -216,9 +217,11 @@ def test_forget_removes_every_row_and_file_of_one_person(settings: Settings, sto
 
     set_shared(store, "ana", ana_sid, True)
     label_sentence(store, sentence_choices(store, ana_sid)[0][1], "reflection", labeller="rev")
-    folder = settings.data_dir / "people" / "ana"
-    folder.mkdir(parents=True)
-    (folder / "export.json").write_text(json.dumps(export(store, "ana")))
+    from assistant.people.rights import export_to_file
+
+    saved = export_to_file(store, "ana", settings.data_dir)
+    folder = saved.parent
+    assert json.loads(saved.read_text())["user"]["id"] == "ana"
     before, bob_before = counts(store, "ana", settings.data_dir), counts(store, "bob", settings.data_dir)
     assert all(before[t] > 0 for t in (*TABLES, "files")), before
     deleted = forget(store, "ana", settings.data_dir)

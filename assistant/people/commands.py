@@ -89,12 +89,18 @@ def memory_correct(item_id: int = typer.Argument(...), text: str = typer.Argumen
 
 
 @people_app.command()
-def export(user: str = typer.Option(LOCAL_USER, "--user", help=USER_HELP)) -> None:
+def export(user: str = typer.Option(LOCAL_USER, "--user", help=USER_HELP),
+           save: bool = typer.Option(False, "--save", help="also keep a copy under DATA_DIR/people/USER/ (forget deletes it)")
+           ) -> None:
     """Everything stored about a person, as JSON (sessions, turns, plans, labels, memory)."""
     from .rights import export as export_user
+    from .rights import export_to_file
 
     store = _store()
-    _out(export_user(store, _user(store, user)))
+    uid = _user(store, user)
+    _out(export_user(store, uid))
+    if save:
+        typer.echo(f"saved {export_to_file(store, uid, _settings().data_dir)}", err=True)
 
 
 @people_app.command()

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..prompts import PROMPTS_DIR, read_mapping
-from .memory import Memory, followup_line, outcome
+from ..understanding.outcome import outcome
+from .memory import Memory, followup_line
 
 
 @dataclass

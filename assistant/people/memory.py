@@ -8,30 +8,23 @@ Last time you wrote this plan: “I'll ask my director for the fraud rebuild.”
 Rules, enforced here and not only by the caller: an item is an exact excerpt of one of the person's own
 turns (never the coach's), in a session that person owns, and never a turn the safety screen referred
 (a disclosure is not something to bring up next time). The person can correct or delete any item; a
-correction is their own words too. Whether a follow-up answer says the plan happened is the
-understanding layer's kind of question: ``outcome`` reads it from the shared sentence embedding with a
-nearest-example model over labelled answers (``evals/people/outcomes.jsonl``), with a small negation
-backstop the embedding is known to blur. This module does not write coaching questions beyond the
-follow-up itself.
+correction is their own words too. Whether a follow-up answer says the plan happened is read by the
+understanding layer (``understanding.outcome``). This module does not write coaching questions beyond the
+follow-up line itself.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-from ..config import ROOT
 from ..errors import InputError, NotFoundError
 from ..stages import is_commitment
 from ..transcripts import TranscriptStore, now
 
 KINDS = ("goal", "plan")
 STATUSES = ("open", "done", "not_done", "partly")
-OUTCOMES_FILE = ROOT / "evals" / "people" / "outcomes.jsonl"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _PLAN_HEAD = re.compile(r"^(?:(?:so|ok|okay|yes|yeah|right|then|and|first)[,.]?\s+)*i(?:'ll|’ll| will| am going to|'m going"
                         r" to|’m going to| plan to| want to| intend to)\s+(.+?)[.!]?$", re.I)
@@ -84,41 +77,6 @@ def followup_line(plan: str) -> str:
         return f"It sounds like last time you were planning to {m.group(1).rstrip('.!…')}. How did it go?"
     quoted = plan if plan.endswith((".", "!", "…")) else plan + "."
     return f"Last time you wrote this plan: “{quoted}” How did it go?"
-
-
-# -- did the plan happen? -----------------------------------------------------------------------------------
-_NOT = re.compile(r"\b(didn't|did not|didnt|haven't|have not|hasn't|never|not yet|couldn't|could not|wasn't able|"
-                  r"no time|postponed|cancelled|canceled|put it off|got pushed|chickened out|forgot|bailed)\b", re.I)
-_PART = re.compile(r"\b(partly|partially|half|some of it|part of it|sort of|kind of|halfway|started)\b", re.I)
-
-
-@lru_cache(maxsize=1)
-def _examples() -> tuple[list[str], list[str], Any]:
-    from ..understanding.encoder import embed
-
-    rows = [json.loads(line) for line in Path(OUTCOMES_FILE).read_text(encoding="utf-8").splitlines() if line.strip()]
-    train = [r for r in rows if r.get("split") == "train"]
-    return [r["text"] for r in train], [r["label"] for r in train], embed([r["text"] for r in train])
-
-
-def outcome(answer: str) -> str:
-    """``done``, ``not_done`` or ``partly``: the labelled answers closest in meaning vote (top 5, weighted by
-    similarity); the negation backstop turns a "done" that says "didn't"/"not yet" into ``not_done``."""
-    from ..understanding.encoder import embed
-
-    _, labels, vectors = _examples()
-    sims = vectors @ embed([answer])[0]
-    top = sims.argsort()[::-1][:5]
-    votes: dict[str, float] = {}
-    for i in top:
-        votes[labels[i]] = votes.get(labels[i], 0.0) + float(sims[i])
-    best = max(votes, key=lambda k: votes[k])
-    # sentence embeddings blur negation and degree: a documented backstop on a "done" reading only
-    if best == "done" and _PART.search(answer):
-        best = "partly"
-    elif best == "done" and _NOT.search(answer):
-        best = "not_done"
-    return best
 
 
 class Memory:
