@@ -74,24 +74,35 @@ def _login(browser, url: str, user: str):
 
 
 def _say(page, message: str) -> str:
+    before = page.locator("#coach-chat [data-testid='bot']").count()
     page.locator("#coach-input textarea").fill(message)
     page.locator("#coach-send").click()
-    page.wait_for_function("""() => {
+    page.wait_for_function("""(before) => {
         const bots = document.querySelectorAll("#coach-chat [data-testid='bot']");
-        return bots.length && bots[bots.length - 1].innerText.trim().endsWith('?')
+        return bots.length > before && bots[bots.length - 1].innerText.trim().endsWith('?')
           && !document.querySelector('#coach-status').innerText.includes('session new');
-    }""")
+    }""", arg=before)
     return page.locator("#coach-chat [data-testid='bot']").last.inner_text().strip()
 
 
 def _my_sessions(page) -> list[str]:
     page.get_by_role("tab", name="My sessions").click()
     page.locator("#my-refresh").click()
-    page.wait_for_timeout(500)
+    page.wait_for_timeout(1500)  # the tab's own refresh and the button's have both arrived
     page.locator("#my-sessions input").click()
     options = [o.inner_text() for o in page.locator("[role=option]").all()]
     page.keyboard.press("Escape")
     return options
+
+
+def _pick(page, elem_id: str, label: str) -> None:
+    """Choose ``label`` in a Gradio dropdown; a list left open (focused) is closed first, or the click would
+    close it instead of opening it."""
+    box = page.locator(f"#{elem_id} input")
+    box.blur()
+    page.wait_for_timeout(300)
+    box.click()
+    page.get_by_role("option", name=label).click(timeout=10_000)
 
 
 def test_two_members_side_by_side_and_a_reviewer(team_url: tuple[str, Settings], chromium_path: str) -> None:
@@ -113,8 +124,7 @@ def test_two_members_side_by_side_and_a_reviewer(team_url: tuple[str, Settings],
         ana.locator("#coach-new").click()
         ana.wait_for_function("() => document.querySelector('#coach-status').innerText.includes('session new')")
         ana.get_by_role("tab", name="My sessions").click()
-        ana.locator("#my-sessions input").click()
-        ana.get_by_role("option", name=mine[0]).click()
+        _pick(ana, "my-sessions", mine[0])
         ana.locator("#my-open").click()
         expect(ana.locator("#coach-chat")).to_contain_text("Bluefinch")
         before = ana.locator("#coach-chat [data-testid='user']").count()
@@ -130,8 +140,8 @@ def test_two_members_side_by_side_and_a_reviewer(team_url: tuple[str, Settings],
         ana.get_by_role("tab", name="My sessions").click()
         ana.locator("#my-refresh").click()
         expect(ana.locator("#memory-table")).to_contain_text("Bluefinch")
-        ana.locator("#memory-item input").click()
-        ana.get_by_role("option").first.click()
+        _pick(ana, "memory-item", f"{items[0].id} · {items[0].kind} · {items[0].text[:60]}")
+        expect(ana.locator("#memory-text textarea")).to_have_value(items[0].text)
         ana.locator("#memory-text textarea").fill("I want to grow as a specialist.")
         ana.locator("#memory-save").click()
         expect(ana.locator("#memory-table")).to_contain_text("as a specialist")
@@ -141,10 +151,31 @@ def test_two_members_side_by_side_and_a_reviewer(team_url: tuple[str, Settings],
         assert "specialist" not in bob.locator("#memory-table").inner_text()
         assert "Bluefinch" not in bob.content()
         # bob shares his session with reviewers; ana does not
-        bob.locator("#my-sessions input").click()
-        bob.get_by_role("option", name=theirs[0]).click()
+        _pick(bob, "my-sessions", theirs[0])
         bob.locator("#my-share input").check()
         expect(bob.locator("#my-status")).to_contain_text("Reviewers can now read this session")
+
+        # bob rehearses, starts another scenario, then reopens the rehearsal and carries on in the same session
+        bob.get_by_role("tab", name="Rehearse").click()
+        bob.locator("#rehearse-input textarea").fill("Thanks for making time, how are things going?")
+        bob.locator("#rehearse-send").click()
+        bob.wait_for_function("() => document.querySelector('#rehearse-tension').innerText.includes('Tension:')")
+        scenario = bob.locator("#rehearse-persona input").input_value()
+        bob.locator("#rehearse-persona input").click()
+        bob.get_by_role("option").nth(2).click()
+        bob.wait_for_function("() => !document.querySelector('#rehearse-tension').innerText.includes('Tension:')")
+        listed = _my_sessions(bob)
+        rehearsal = next(o for o in listed if o.startswith("Thanks for making time"))
+        _pick(bob, "my-sessions", rehearsal)
+        bob.locator("#my-open").click()
+        expect(bob.locator("#rehearse-chat")).to_contain_text("how are things going")
+        assert bob.locator("#rehearse-persona input").input_value() == scenario
+        bob.locator("#rehearse-input textarea").fill("What would make this role worth staying for?")
+        bob.locator("#rehearse-send").click()
+        bob.wait_for_function("() => document.querySelectorAll(\"#rehearse-chat [data-testid='user']\").length === 2")
+        bob.wait_for_timeout(500)
+        rehearsals = [x for x in TranscriptStore(settings.db_path).sessions(user_id="bob") if x.mode == "rehearse"]
+        assert len(rehearsals) == 1 and len(TranscriptStore(settings.db_path).turns(rehearsals[0].id)) == 4
 
         rev = _login(browser, url, "rev")
         expect(rev.get_by_role("tab", name="Review")).to_be_visible()
@@ -155,7 +186,8 @@ def test_two_members_side_by_side_and_a_reviewer(team_url: tuple[str, Settings],
         rev.get_by_role("option", name="Sessions members shared").click()
         rev.locator("#review-session input").click()
         shared = [o.inner_text() for o in rev.locator("[role=option]").all()]
-        assert len(shared) == 1 and TranscriptStore(settings.db_path).sessions(user_id="bob")[0].id in shared[0], shared
+        coached = [x.id for x in TranscriptStore(settings.db_path).sessions(user_id="bob") if x.mode == "coach"]
+        assert len(shared) == 1 and coached[0] in shared[0], shared
         rev.locator("[role=option]").first.click()
         expect(rev.locator("#review-transcript")).to_contain_text("migration ended and nobody noticed")
         assert "[name] migration" in rev.locator("#review-transcript").inner_text()  # names talked about: redacted
