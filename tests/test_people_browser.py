@@ -184,11 +184,13 @@ def test_two_members_side_by_side_and_a_reviewer(team_url: tuple[str, Settings],
         options = [o.inner_text() for o in rev.locator("[role=option]").all()]
         assert any("shared" in o.lower() for o in options), options
         rev.get_by_role("option", name="Sessions members shared").click()
+        rev.wait_for_timeout(1000)
         rev.locator("#review-session input").click()
-        shared = [o.inner_text() for o in rev.locator("[role=option]").all()]
+        rev.locator("#review-session [role=option]").first.wait_for()
+        shared = [o.inner_text() for o in rev.locator("#review-session [role=option]").all()]
         coached = [x.id for x in TranscriptStore(settings.db_path).sessions(user_id="bob") if x.mode == "coach"]
         assert len(shared) == 1 and coached[0] in shared[0], shared
-        rev.locator("[role=option]").first.click()
+        rev.locator("#review-session [role=option]").first.click()
         expect(rev.locator("#review-transcript")).to_contain_text("migration ended and nobody noticed")
         assert "[name] migration" in rev.locator("#review-transcript").inner_text()  # names talked about: redacted
         assert "Bluefinch" not in rev.content() and "specialist" not in rev.content()
