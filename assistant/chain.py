@@ -179,7 +179,10 @@ class Coach:
         self.store.save_state(sid, state.to_dict())
         self.store.add_turn(sid, "assistant", reply, meta)
         for kind, words in remember if self.memory else []:  # after the reply is stored: memory checks the turn
-            self.memory.remember(user_id, kind, words, sid, user_turn)  # was not referred
+            try:  # was not referred and the words are the person's own; a refused item never fails the turn
+                self.memory.remember(user_id, kind, words, sid, user_turn)
+            except InputError:
+                pass
         words = reply.split(" ")
         for i in range(0, len(words), 3):
             yield (" " if i else "") + " ".join(words[i:i + 3])

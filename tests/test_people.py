@@ -173,10 +173,19 @@ def test_followup_line_quotes_or_rephrases_without_pronoun_swaps(plan: str) -> N
         assert body in plan and not any(w in body.lower().split() for w in ("i", "my", "me", "you", "your", "we"))
 
 
-def test_excerpt_is_verbatim_and_prefers_commitments() -> None:
-    text = "Honestly it was a hard week. I will email Priya on Friday. Then I'll see."
-    assert excerpt(text, "plan") == "I will email Priya on Friday. Then I'll see."
-    assert excerpt(text, "plan") in text
+@pytest.mark.parametrize("text,kind,expected", [
+    ("Honestly it was a hard week. I will email Priya on Friday. Then I'll see.", "plan",
+     "I will email Priya on Friday. Then I'll see."),
+    ("I'll email Priya. It was a hard week. I will also book a slot on Friday.", "plan", "I'll email Priya."),
+    ("Thanks. Can we go back to my promotion case? I want to lead the platform team.", "goal",
+     "I want to lead the platform team."),
+    ("ok", "goal", "ok"),
+    ("I want " + "very " * 80 + "much to grow.", "goal", None),
+])
+def test_excerpt_is_a_contiguous_verbatim_part(text: str, kind: str, expected: str | None) -> None:
+    got = excerpt(text, kind)
+    assert got and got in " ".join(text.split())  # exact and contiguous: memory accepts only that
+    assert len(got) <= 220 and (expected is None or got == expected)
 
 
 def test_outcome_on_the_dev_answers() -> None:

@@ -50,19 +50,21 @@ class MemoryItem:
 
 
 def excerpt(text: str, kind: str) -> str:
-    """The part of a message worth remembering, verbatim: for a plan its commitment sentences (at most two),
-    for a goal its first sentence or two; never cut mid-sentence unless one sentence is over the limit."""
+    """The part of a message worth remembering, verbatim and contiguous (so it stays an exact excerpt): for a
+    plan its first commitment sentence and the next one if it commits too, for a goal its first sentence of
+    four or more words that is not a question (and the next, if it qualifies); at most ``MAX_QUOTE``
+    characters, cut at a word."""
     sentences = [s.strip() for s in _SENTENCE.split(" ".join(text.split())) if s.strip()]
-    if kind == "plan":
-        chosen = [s for s in sentences if is_commitment(s) and "?" not in s][:2] or sentences[:2]
-    else:
-        chosen = [s for s in sentences if "?" not in s][:2] or sentences[:1]
-    out = ""
-    for s in chosen:
-        if out and len(out) + 1 + len(s) > MAX_QUOTE:
-            break
-        out = f"{out} {s}".strip()
-    return out if len(out) <= MAX_QUOTE else out[:MAX_QUOTE].rsplit(" ", 1)[0] + "…"
+
+    def fits(s: str) -> bool:
+        return "?" not in s and (is_commitment(s) if kind == "plan" else len(s.split()) >= 4)
+
+    picked = [i for i, s in enumerate(sentences) if fits(s)] or [0]
+    chosen = sentences[picked[0]:picked[0] + (2 if picked[0] + 1 in picked else 1)]
+    out = " ".join(chosen)
+    if len(out) > MAX_QUOTE and len(chosen) > 1:
+        out = chosen[0]
+    return out if len(out) <= MAX_QUOTE else out[:MAX_QUOTE].rsplit(" ", 1)[0]
 
 
 def followup_line(plan: str) -> str:
