@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import InputError
+from .errors import InputError, NotFoundError
 from .personas import PERSONAS_DIR, PRACTICES, Persona, get_persona
 from .rehearsal import code_message, move_of, proposals
 from .transcripts import TranscriptStore
@@ -314,9 +314,12 @@ def _model_question(model: BaseChatModel, persona: Persona, lines: list[str],
 
 
 def debrief(store: TranscriptStore, session_id: str, model: BaseChatModel | None = None, *,
-            personas_dir: Any = PERSONAS_DIR) -> dict[str, Any]:
-    """Questions and a scorecard for one rehearsal session (``coach debrief`` contract)."""
+            personas_dir: Any = PERSONAS_DIR, user_id: str | None = None) -> dict[str, Any]:
+    """Questions and a scorecard for one rehearsal session (``coach debrief`` contract); with ``user_id``,
+    only a session that person owns."""
     session = store.session(session_id)  # NotFoundError for an unknown session
+    if user_id is not None and session.user_id != user_id:
+        raise NotFoundError(f"no session {session_id!r} for {user_id!r}")
     if session.mode != "rehearse":
         raise InputError(f"session {session_id} is a {session.mode} session; a debrief needs a rehearsal")
     turns = store.turns(session_id)

@@ -28,7 +28,7 @@ from .config import Settings
 from .errors import InputError, NotFoundError, check_text
 from .lines import Choice, LineChooser, message_parts
 from .personas import DIFFICULTIES, PERSONAS_DIR, Persona, get_persona, load_personas
-from .transcripts import TranscriptStore
+from .transcripts import LOCAL_USER, TranscriptStore
 from .understanding.coder import code_text
 from .understanding.proposals import proposes_next_step
 from .understanding.referrals import referral
@@ -170,14 +170,15 @@ class Rehearsal:
         return self._model
 
     def turn(self, message: str, persona_id: str | None, difficulty: str = "medium",
-             session_id: str | None = None) -> dict[str, Any]:
-        """Answer one manager message in character; creates the session on the first message."""
+             session_id: str | None = None, user_id: str = LOCAL_USER) -> dict[str, Any]:
+        """Answer one manager message in character; creates the session (owned by ``user_id``) on the first
+        message."""
         text = check_text(message).strip()
         if not text:
             raise InputError("the message is empty")
         if len(text) > self.settings.max_message_chars:
             raise InputError(f"the message is longer than {self.settings.max_message_chars} characters")
-        sid, persona, difficulty, state = self._open(persona_id, difficulty, session_id)
+        sid, persona, difficulty, state = self._open(persona_id, difficulty, session_id, user_id)
         before = json.loads(json.dumps(state))  # the scene as it was: "try again from here" restarts from it
         moves = analyse(text)
         tension = next_tension(int(state["tension"]), moves, difficulty)
@@ -214,10 +215,12 @@ class Rehearsal:
                 "notice": ("the model server did not answer in time; this is the persona's scripted line"
                            if voice == "fallback" else None)}
 
-    def try_again(self, session_id: str, turn: int) -> str:
+    def try_again(self, session_id: str, turn: int, user_id: str = LOCAL_USER) -> str:
         """A new session that replays ``session_id`` up to (not including) the manager's ``turn``-th line
         (1-based), with the scene's state as it was then; the original session is left as it is."""
         session = self.store.session(session_id)  # NotFoundError for an unknown id
+        if session.user_id != user_id:  # the same words as an unknown id: nothing about who owns it
+            raise NotFoundError(f"no session {session_id!r} for {user_id!r}")
         if session.mode != "rehearse":
             raise InputError(f"session {session_id} is a {session.mode} session, not a rehearsal")
         turns = self.store.turns(session_id)
@@ -230,7 +233,8 @@ class Rehearsal:
             raise InputError(f"session {session_id} was recorded before 'try again' existed; start a new rehearsal")
         state = {**state, "branched_from": {"session": session_id, "turn": turn}}
         sid = self.store.create_session(mode="rehearse", persona=session.persona, difficulty=session.difficulty,
-                                        backend=self.settings.backend, model=self.settings.model_name, state=state)
+                                        backend=self.settings.backend, model=self.settings.model_name, state=state,
+                                        user_id=user_id)
         for t in turns[:cut]:
             self.store.add_turn(sid, t.role, t.text, t.meta)
         return sid
@@ -244,10 +248,12 @@ class Rehearsal:
         return real_disclosure(reading.kind, text, scene_move=dismissive, explicit=reading.via == "backstop")
 
     # -- steps of a turn ------------------------------------------------------------------------
-    def _open(self, persona_id: str | None, difficulty: str,
-              session_id: str | None) -> tuple[str, Persona, str, dict[str, Any]]:
+    def _open(self, persona_id: str | None, difficulty: str, session_id: str | None,
+              user_id: str = LOCAL_USER) -> tuple[str, Persona, str, dict[str, Any]]:
         if session_id and self.store.has_session(session_id):
             session = self.store.session(session_id)
+            if session.user_id != user_id:  # the same words as an unknown id: nothing about who owns it
+                raise NotFoundError(f"no session {session_id!r} for {user_id!r}")
             if session.mode != "rehearse":
                 raise InputError(f"session {session_id} is a {session.mode} session, not a rehearsal")
             if persona_id and persona_id != session.persona:
@@ -268,7 +274,7 @@ class Rehearsal:
         state = self._fresh(persona, difficulty)
         sid = self.store.create_session(
             mode="rehearse", persona=persona.id, difficulty=difficulty, backend=self.settings.backend,
-            model=self.settings.model_name, state=state, session_id=session_id,
+            model=self.settings.model_name, state=state, session_id=session_id, user_id=user_id,
         )
         return sid, persona, difficulty, state
 
