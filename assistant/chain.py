@@ -23,7 +23,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
 from .config import Settings
-from .errors import CoachError, InputError, check_text
+from .errors import CoachError, InputError, NotFoundError, check_text
 from .guard import check_reply, clean_reply, reflection_problems, reply_grammar
 from .llm import backend_failure, get_chat_model, token_counter
 from .moves import (
@@ -38,11 +38,13 @@ from .moves import (
     presupposes_unsaid,
     topic_reflection,
 )
+from .people import followup
+from .people.memory import Memory, excerpt
 from .prompts import load_data, load_prompt
 from .quality import audience_mismatch
 from .retrieval import HandbookIndex, Hit
 from .stages import AIMS, GrowState, is_commitment
-from .transcripts import TranscriptStore
+from .transcripts import LOCAL_USER, TranscriptStore
 from .understanding.coder import code_text
 from .understanding.encoder import embed
 from .understanding.referrals import referral, resume_line
@@ -82,7 +84,7 @@ class Coach:
     """One coach, reused across turns and sessions (models load once)."""
 
     def __init__(self, settings: Settings, store: TranscriptStore | None = None, model: BaseChatModel | None = None,
-                 index: HandbookIndex | None = None, safety: SafetyScreen | None = None) -> None:
+                 index: HandbookIndex | None = None, safety: SafetyScreen | None = None, remember: bool = True) -> None:
         self.settings = settings
         self.store = store or TranscriptStore(settings.db_path)
         self._model = model
@@ -91,6 +93,8 @@ class Coach:
         self.template = load_prompt("coach")
         self.angles = load_data("angles")
         self.signals = TurnSignals()
+        # memory across sessions (people.memory); off for eval and blind-set runs, whose sessions are not a person's
+        self.memory = Memory(self.store) if remember else None
         self._moves: MoveLibrary | None = None
 
     @property
@@ -113,15 +117,17 @@ class Coach:
         return self._index
 
     # -- session ---------------------------------------------------------------------------------
-    def _session(self, session_id: str | None) -> tuple[str, GrowState]:
+    def _session(self, session_id: str | None, user_id: str) -> tuple[str, GrowState]:
         if session_id and self.store.has_session(session_id):
             found = self.store.session(session_id)
+            if found.user_id != user_id:  # the same words as an unknown id: nothing about who owns it
+                raise NotFoundError(f"no session {session_id!r} for {user_id!r}")
             if found.mode != "coach":
                 raise InputError(f"session {session_id} is a {found.mode} session; continue it with --mode {found.mode}")
             return session_id, GrowState.from_dict(found.state)
         state = GrowState()
         sid = self.store.create_session(mode="coach", backend=self.settings.backend, model=self.settings.model_name,
-                                        state=state.to_dict(), session_id=session_id)
+                                        state=state.to_dict(), session_id=session_id, user_id=user_id)
         return sid, state
 
     def _history(self, sid: str, budget: int) -> str:
@@ -144,22 +150,23 @@ class Coach:
         return "".join(lines)
 
     # -- the turn --------------------------------------------------------------------------------
-    def turn(self, message: str, session_id: str | None = None) -> dict[str, Any]:
+    def turn(self, message: str, session_id: str | None = None, user_id: str = LOCAL_USER) -> dict[str, Any]:
         """Run one coachee turn and return the BRIEF's ``ask`` JSON (plus a few extra fields)."""
         result: dict[str, Any] = {}
-        for item in self.stream(message, session_id):
+        for item in self.stream(message, session_id, user_id):
             if isinstance(item, dict):
                 result = item
         return result
 
-    def stream(self, message: str, session_id: str | None = None) -> Iterator[str | dict[str, Any]]:
-        """Yield the approved reply in small pieces, then the result dict."""
+    def stream(self, message: str, session_id: str | None = None,
+               user_id: str = LOCAL_USER) -> Iterator[str | dict[str, Any]]:
+        """Yield the approved reply in small pieces, then the result dict (``user_id`` owns the session)."""
         text = _check_message(message, self.settings.max_message_chars)
         started = time.perf_counter()
-        sid, state = self._session(session_id)
-        self.store.add_turn(sid, "user", text, {"stage": state.stage})
+        sid, state = self._session(session_id, user_id)
+        user_turn = self.store.add_turn(sid, "user", text, {"stage": state.stage})
         try:
-            reply, meta = self._respond(sid, state, text)
+            reply, meta = self._respond(sid, state, text, user_id)
         except CoachError:
             self.store.save_state(sid, state.to_dict())
             raise
@@ -168,17 +175,23 @@ class Coach:
             raise backend_failure(exc, self.settings.base_url, self.settings.timeout) from exc
         meta["latency_s"] = round(time.perf_counter() - started, 3)
         meta["codes"] = [c for _, c in code_text(reply)]
+        remember = meta.pop("remember", [])
         self.store.save_state(sid, state.to_dict())
         self.store.add_turn(sid, "assistant", reply, meta)
+        for kind, words in remember if self.memory else []:  # after the reply is stored: memory checks the turn
+            try:  # was not referred and the words are the person's own; a refused item never fails the turn
+                self.memory.remember(user_id, kind, words, sid, user_turn)
+            except InputError:
+                pass
         words = reply.split(" ")
         for i in range(0, len(words), 3):
             yield (" " if i else "") + " ".join(words[i:i + 3])
         yield {"reply": reply, "session": sid, "stage": meta.get("stage"), "citations": meta["citations"],
                "codes": meta["codes"], "safety": meta.get("safety"), "action_plan": state.action_plan,
-               "guard": meta.get("guard"), "fallback": meta.get("fallback", False),
+               "guard": meta.get("guard"), "fallback": meta.get("fallback", False), "followup": meta.get("followup"),
                "backend": self.settings.backend, "model": self.settings.model_name}
 
-    def _respond(self, sid: str, state: GrowState, text: str) -> tuple[str, dict[str, Any]]:
+    def _respond(self, sid: str, state: GrowState, text: str, user_id: str) -> tuple[str, dict[str, Any]]:
         earlier = self.store.turns(sid)[:-1]  # the current message is already stored
         referred = [t.meta["safety"] for t in earlier if t.role == "assistant" and t.meta.get("safety")]
         after_referral = bool(earlier) and bool(earlier[-1].meta.get("safety"))
@@ -190,7 +203,16 @@ class Coach:
             meta = {"safety": reading.kind, "stage": state.stage, "citations": [], "route": "safety",
                     "safety_via": reading.via, "safety_scores": reading.scores}
             return referral(reading.kind, self.settings.resources, again=reading.kind in referred), meta
-        reply, meta = self._coach(sid, state, text, [t.text for t in earlier if t.role == "user"])
+        remembered = self._followup(state, text, user_id, first=not earlier) if self.memory else None
+        if remembered:
+            return remembered
+        said = [t.text for t in earlier if t.role == "user"]
+        # earlier themes: the last remembered goal, in the person's own words, is context for the first question
+        goals = self.memory.items(user_id, "goal")[:1] if self.memory and not said else []
+        reply, meta = self._coach(sid, state, text, [g.text for g in goals] + said)
+        if not state.goal_noted and state.stage != "goal" and meta.get("route") == "coach":
+            state.goal_noted = True  # the message that met the goal stage's aim, remembered in the person's words
+            meta["remember"] = [("goal", excerpt(text, "goal"))]
         if after_referral and meta.get("route") != "pause":
             reply = f"{resume_line()} {reply}"
         return reply, meta
@@ -233,8 +255,26 @@ class Coach:
         return {"vector": vector, "previous": before, "aim": aim.label, "aim_p": aim.p, "match": match,
                 "audience": audience}
 
+    def _followup(self, state: GrowState, text: str, user_id: str, first: bool) -> tuple[str, dict[str, Any]] | None:
+        """A new session opens by following up a remembered plan; the next turn answers how it went."""
+        assert self.memory is not None
+        if first and state.followup is None:
+            opened = followup.opening(self.memory, user_id)
+            if opened:
+                reply, meta, fstate = opened
+                state.followup = fstate.to_dict()
+                return reply, meta
+            return None
+        if state.followup and not state.followup["answered"] and not is_injection(text):
+            fstate = followup.State(**state.followup)
+            reply, meta = followup.answer(self.memory, fstate, text, state.asked)
+            state.followup = fstate.to_dict()
+            return reply, meta
+        return None
+
     def _close(self, sid: str, state: GrowState, text: str, read: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """The person's own plan, stored in their words; the question helps them follow it through."""
+        """The person's own plan, stored in their words (and remembered for next time); the question helps
+        them follow it through."""
         state.action_plan = text
         self.store.save_action_plan(sid, text)
         moves = self._library_questions(state, "way_forward", read)
@@ -243,7 +283,8 @@ class Coach:
         state.asked.append(question)
         cites = [moves[0][0].situation.citation()] if moves else []
         return f"{self.angles['reflections']['closing']} {question}", {
-            "stage": "way_forward", "citations": cites, "route": "closing", **self._signals_meta(read)}
+            "stage": "way_forward", "citations": cites, "route": "closing", **self._signals_meta(read),
+            "remember": [("plan", excerpt(text, "plan"))]}
 
     def _audience_guess(self, vector: Any, heard: Any) -> str:
         """The head's probability averaged with the audiences of the five closest situations (their example

@@ -16,6 +16,8 @@ import typer._click as _typer_click
 
 from .config import ROOT, load_settings
 from .errors import CoachError, InputError, check_text
+from .people.commands import USER_HELP, register_people
+from .transcripts import LOCAL_USER
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="The high-performer coach: asks instead of tells.")
@@ -31,6 +33,9 @@ app.add_typer(eval_app, name="eval")
 quality_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                           rich_markup_mode=None, help="Reply quality on a blind set: run it, then pool a reader's scores.")
 app.add_typer(quality_app, name="quality")
+rehearsal_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                            rich_markup_mode=None, help="Does the persona answer what was asked? Run a question set.")
+app.add_typer(rehearsal_app, name="rehearsal")
 
 MODES = ("coach", "rehearse")
 
@@ -111,38 +116,51 @@ def ask(
     as_json: bool = typer.Option(False, "--json", help="print the contract JSON"),
     backend: str | None = typer.Option(None, "--backend", help="embedded | openai | fake (default: COACH_BACKEND)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="use the deterministic fake model"),
+    from_turn: int | None = typer.Option(None, "--from-turn", help="rehearse: try again from your N-th line of "
+                                         "--session (a new session with the scene as it was then)"),
+    user: str = typer.Option(LOCAL_USER, "--user", help=USER_HELP),
 ) -> None:
     """Say something to the coach and get one reply."""
-    if session:  # a typo must not silently start a new session; a rehearsal continues as a rehearsal
-        from .transcripts import TranscriptStore
+    from .people.accounts import Accounts
+    from .transcripts import TranscriptStore
 
-        store = TranscriptStore(_settings("fake" if dry_run else backend).db_path)
-        exists = store.has_session(session)
+    if from_turn is not None and not (session and message is not None):
+        raise InputError("--from-turn needs --session and a MESSAGE (the line to say instead)")
+
+    store = TranscriptStore(_settings("fake" if dry_run else backend).db_path)
+    user = Accounts(store).get(user).id  # an unknown person is an error before anything is stored
+    if session:  # a typo must not silently start a new session; a rehearsal continues as a rehearsal
+        exists = store.has_session(session) and store.session(session).user_id == user
         if exists:
             mode = mode or store.session(session).mode
-        store.close()
         if not exists and message is not None:  # batch lines may still name a new session
-            raise InputError(f"no session {session!r}; leave out --session to start a new one")
+            store.close()
+            raise InputError(f"no session {session!r} for {user!r}; leave out --session to start a new one")
+    store.close()
     mode = mode or "coach"
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; known modes: {', '.join(MODES)}")
     if message is None and not as_json:
         raise InputError("give a MESSAGE (or use --json and JSON lines on stdin)")
+    if from_turn is not None and mode != "rehearse":
+        raise InputError("--from-turn is for rehearsals; this is a coach session")
     settings = _settings("fake" if dry_run else backend)
     if mode == "rehearse":
         from .rehearsal import Rehearsal
 
         engine = Rehearsal(settings)
+        if from_turn is not None and session:
+            session = engine.try_again(session, from_turn, user)
 
         def run(text: str, sid: str | None) -> dict[str, Any]:
-            return engine.turn(text, persona_id=persona, difficulty=difficulty, session_id=sid)
+            return engine.turn(text, persona_id=persona, difficulty=difficulty, session_id=sid, user_id=user)
     else:
         from .chain import Coach
 
         coach = Coach(settings)
 
         def run(text: str, sid: str | None) -> dict[str, Any]:
-            return coach.turn(text, session_id=sid)
+            return coach.turn(text, session_id=sid, user_id=user)
 
     if message is not None:  # the --session flag continues a session (a batch line's "session" may name a new one)
         result = run(message, session)
@@ -234,7 +252,7 @@ def code_eval(split: str = typer.Option("blind", "--split", help="blind | dev | 
 
 @understand_app.command("report")
 def understand_report(
-    signal: list[str] = typer.Option(None, "--signal", help="safety | coder | audience | grow (repeatable; default all)"),
+    signal: list[str] = typer.Option(None, "--signal", help="a signal name (repeatable; default all)"),
     split: str = typer.Option("blind", "--split", help="blind | dev | train"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -252,7 +270,7 @@ def understand_report(
 
 
 @understand_app.command("train")
-def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow"),
+def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow | next_step"),
                      rules_only: bool = typer.Option(False, "--rules-only",
                                                      help="coder: re-measure and keep its rules, network as is")) -> None:
     """Retrain one signal's head on its train split (settings chosen on dev) and store it under evals/models/."""
@@ -266,7 +284,8 @@ def understand_train(signal: str = typer.Argument(..., help="safety | coder | au
         return
 
     known = {"safety": trainers.train_safety, "coder": trainers.train_coder,
-             "audience": lambda: train_signal("audience"), "grow": lambda: train_signal("grow")}
+             "audience": lambda: train_signal("audience"), "grow": lambda: train_signal("grow"),
+             "next_step": lambda: train_signal("next_step")}
     if signal not in known:
         raise InputError(f"unknown signal {signal!r}; known: {', '.join(known)}")
     _out(known[signal]())
@@ -287,13 +306,14 @@ def personas(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command()
 def debrief(session: str = typer.Option(..., "--session", help="a rehearse session id"),
-            as_json: bool = typer.Option(False, "--json")) -> None:
+            as_json: bool = typer.Option(False, "--json"),
+            user: str = typer.Option(LOCAL_USER, "--user", help=USER_HELP)) -> None:
     """Scorecard and reflective questions after a rehearsal."""
     from .debrief import debrief as run_debrief
     from .transcripts import TranscriptStore
 
     settings = _settings()
-    result = run_debrief(TranscriptStore(settings.db_path), session)
+    result = run_debrief(TranscriptStore(settings.db_path), session, user_id=user.strip().lower())
     if as_json:
         _out(result)
         return
@@ -373,7 +393,7 @@ def quality_run(
         raise InputError(f"{out} already holds a run; choose a new --out folder")
     settings = _settings(backend)
     started = time.perf_counter()
-    run = run_set(Coach(settings), blind_set)
+    run = run_set(Coach(settings, remember=False), blind_set)
     run["meta"] = {"backend": settings.backend, "model": settings.model_name, "set": str(blind_set),
                    "seconds": round(time.perf_counter() - started, 1)}
     out.mkdir(parents=True, exist_ok=True)
@@ -401,13 +421,74 @@ def quality_summary(run_dir: Path = typer.Argument(..., help="a folder from `coa
     _out(summary)
 
 
+@rehearsal_app.command("run")
+def rehearsal_run(
+    questions: Path = typer.Argument(..., help="JSON lines {persona, text, topic} (evals/rehearsal/)"),
+    out: Path = typer.Option(..., "--out", help="a new folder for run.json and judge.md"),
+    difficulty: list[str] = typer.Option(["easy", "medium", "hard"], "--difficulty", help="repeatable"),
+    backend: str = typer.Option(None, "--backend", help="embedded (default) | openai | fake"),
+) -> None:
+    """Each persona's questions in one session per difficulty; prints the on-topic rate (embedding rule)."""
+    import time
+
+    from .listening_eval import judge_sheet, read_questions, run_questions, score
+    from .rehearsal import Rehearsal
+
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"{out} already holds a run; choose a new --out folder")
+    rows = read_questions(questions)
+    settings = _settings(backend)
+    engine = Rehearsal(settings)
+    started = time.perf_counter()
+    turns = run_questions(engine, rows, tuple(difficulty))
+    seconds = time.perf_counter() - started
+    result = {"meta": {"backend": settings.backend, "model": settings.model_name, "questions": str(questions),
+                       "seconds": round(seconds, 1), "seconds_per_turn": round(seconds / max(len(turns), 1), 3)},
+              "score": score(turns), "turns": turns}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "judge.md").write_text(judge_sheet(turns) + "\n", encoding="utf-8")
+    _out(result["score"])
+
+
+@rehearsal_app.command("summary")
+def rehearsal_summary(run_dir: Path = typer.Argument(..., help="a folder from `coach rehearsal run`")) -> None:
+    """The rule score and, if the folder has a blind reader's judgements.json, its on-topic and in-character rates."""
+    from .listening_eval import summarise
+
+    try:
+        _out(summarise(run_dir))
+    except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{run_dir}: {exc}") from None
+
+
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(7860, "--port"),
-          open_browser: bool = typer.Option(False, "--open", help="open the browser")) -> None:
+          open_browser: bool = typer.Option(False, "--open", help="open the browser"),
+          auth: str | None = typer.Option(None, "--auth", help="none (local, one person) | users (log in with "
+                                           "`coach users add` accounts) | header (COACH_TRUSTED_HEADER); "
+                                           "default COACH_AUTH")) -> None:
     """Start the Gradio app."""
     from .ui import launch
 
-    launch(_settings(), host=host, port=port, open_browser=open_browser)
+    settings = load_settings(auth=auth)
+    if settings.auth != "none":
+        from .people.accounts import Accounts
+        from .transcripts import TranscriptStore
+
+        people = [u for u in Accounts(TranscriptStore(settings.db_path)).all() if u.id != LOCAL_USER]
+        if settings.auth == "users" and not any(u.has_password for u in people):
+            raise InputError("--auth users needs accounts: add one with `coach users add NAME --role member`")
+        if not people:
+            raise InputError("--auth header needs accounts: add each person with `coach users add NAME --role "
+                             "member --no-password`")
+    if settings.auth == "none" and host not in ("127.0.0.1", "localhost", "::1"):
+        sys.stderr.write(f"coach: warning: serving on {host} without accounts: anyone who reaches the port is the "
+                         "local user (use --auth users for a team)\n")
+    launch(settings, host=host, port=port, open_browser=open_browser)
+
+
+register_people(app, _out)  # memory, users, export, forget, purge, share
 
 
 def main(argv: list[str] | None = None) -> int:

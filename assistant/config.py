@@ -18,6 +18,7 @@ from .errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("embedded", "openai", "fake")
+AUTH_MODES = ("none", "users", "header")  # local single user; accounts with passwords; a trusted SSO header
 
 
 def shipped_model_path() -> Path:
@@ -74,6 +75,18 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(
         4000, validation_alias=AliasChoices("max_message_chars", "COACH_MAX_MESSAGE_CHARS")
     )
+    # people (docs/privacy.md): who may use `coach serve`, and how long people's sessions are kept
+    auth: str = Field("none", validation_alias=AliasChoices("auth", "COACH_AUTH"))
+    trusted_header: str | None = Field(None, validation_alias=AliasChoices("trusted_header", "COACH_TRUSTED_HEADER"))
+    retention_days: float | None = Field(None, ge=0, validation_alias=AliasChoices("retention_days", "COACH_RETENTION_DAYS"))
+
+    @field_validator("auth")
+    @classmethod
+    def _known_auth(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in AUTH_MODES:
+            raise ValueError(f"unknown auth mode {v!r}; known: {', '.join(AUTH_MODES)}")
+        return v
 
     @field_validator("backend")
     @classmethod
@@ -96,6 +109,8 @@ class Settings(BaseSettings):
         self.data_dir = Path(self.data_dir).expanduser()
         if self.chroma_path is None:
             self.chroma_path = self.data_dir / "chroma"
+        if self.auth == "header" and not (self.trusted_header or "").strip():
+            raise ValueError("COACH_AUTH=header needs COACH_TRUSTED_HEADER (the header your SSO proxy sets)")
         return self
 
     @property

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import InputError
+from .errors import InputError, NotFoundError
 from .personas import PERSONAS_DIR, PRACTICES, Persona, get_persona
-from .rehearsal import NEXT_STEPS, code_message, move_of
+from .rehearsal import code_message, move_of, proposals
 from .transcripts import TranscriptStore
 from .understanding.coder import code_sentence
 
@@ -51,6 +51,7 @@ class Said:
     turn: int
     code: str
     move: str
+    proposal: bool = False  # the next-step head read it as proposing a next step
 
     @property
     def words(self) -> int:
@@ -71,10 +72,10 @@ def exact_excerpt(sentence: str, line: str) -> str | None:
 def manager_sentences(lines: list[str]) -> list[Said]:
     said = []
     for turn, line in enumerate(lines):
-        for sentence, code in code_message(line):
+        for (sentence, code), proposal in zip(code_message(line), proposals(line), strict=True):
             text = exact_excerpt(sentence, line)
             if text:
-                said.append(Said(text, line, turn, code, move_of(sentence, code)))
+                said.append(Said(text, line, turn, code, move_of(sentence, code, proposal), proposal))
     return said
 
 
@@ -138,7 +139,7 @@ def _growth(said: list[Said], agreed: bool) -> Evidence:
 
 
 def _next_steps(said: list[Said], agreed: bool) -> Evidence:
-    found = [s for s in said if NEXT_STEPS.search(s.text)]
+    found = [s for s in said if s.proposal]
     rating = ("strong" if agreed else "partly") if found else "missing"
     return rating, found[-1] if found else None, said[-1] if said else None
 
@@ -205,6 +206,63 @@ def _short(text: str, words: int = 12) -> str:
     return " ".join(parts[:words]).rstrip(".!?,;:") + ("..." if len(parts) > words else "")
 
 
+_MOVE_WORDS = {
+    "open_question": "an open question", "closed_question": "a closed question", "reflection": "a reflection",
+    "acknowledgement": "an acknowledgement", "proposal": "a proposed next step", "advice": "advice",
+    "leading_question": "a leading question", "dismissive": "a dismissal", "neutral": "a statement",
+}
+
+
+def _tension_at(path: list[int], turn: int) -> str:
+    if turn + 1 < len(path):
+        before, after = path[turn], path[turn + 1]
+        change = "rose" if after > before else "fell" if after < before else "stayed"
+        return f"tension {change} ({before} to {after})" if change != "stayed" else f"tension stayed at {after}"
+    return ""
+
+
+def most_needed(practice: str, said: list[Said], gap: Said | None, path: list[int], bands: list[str],
+                name: str, heard: list[str] | None = None) -> tuple[Said | None, str]:
+    """For a missing practice: the manager line where it was most needed, and why that line."""
+    if not said:
+        return None, ""
+    last_turn = said[-1].turn
+    if practice == "agreed next steps":  # the close of the conversation is where a next step belongs
+        return next(s for s in said if s.turn == last_turn), "the conversation ended here without a next step"
+    if practice in ("listened and reflected", "acknowledged contributions", "gave specific recognition"):
+        # the line right after the persona opened up most (told the concern, else spoke openly)
+        for band in ("reveal", "open"):
+            after = next((s for s in said if s.turn > 0 and bands[s.turn - 1] == band), None)
+            if after is not None:
+                return after, f"{name} had just opened up, and this line moved on without showing it was heard"
+        if heard and last_turn > 0:  # else the line after the persona's fullest answer: most there to hear
+            k = max(range(1, last_turn + 1), key=lambda i: len(heard[i - 1].split()) if i - 1 < len(heard) else 0)
+            line = next((s for s in said if s.turn == k), None)
+            if line is not None:
+                return line, f"{name} had just said the most, and this line moved on without showing it was heard"
+    if gap is not None:
+        return gap, f"this was {_MOVE_WORDS.get(gap.move, gap.move)}"
+    rises = [(path[i + 1] - path[i], i) for i in range(min(len(path) - 1, last_turn + 1))]
+    rise, turn = max(rises, default=(0, 0))
+    if rise > 0:
+        return next(s for s in said if s.turn == turn), "tension rose most after this line"
+    return said[0], "the opening, where the tone of the conversation is set"
+
+
+def explain(practice: str, rating: str, chosen: Said | None, reason: str, path: list[int], turn: int) -> str:
+    """One sentence on why a row has its rating, pointing at the quoted line by its turn."""
+    if chosen is None:
+        return f"No line of yours showed {practice}."
+    where = f"Turn {turn + 1}"
+    tension = _tension_at(path, turn)
+    if rating == "missing":
+        return f"{where}, where it was most needed: {reason}" + (f"; {tension}." if tension else ".")
+    what = _MOVE_WORDS.get(chosen.move, chosen.move)
+    level = "clearly" if rating == "strong" else "in part"
+    return (f"{where}, where it happened: {what} that {level} shows this practice"
+            + (f"; {tension}." if tension else "."))
+
+
 def _questions(persona: Persona, said: list[Said], lines: list[str], path: list[int], revealed: bool,
                rows: list[dict[str, Any]]) -> list[str]:
     name = persona.name
@@ -256,9 +314,12 @@ def _model_question(model: BaseChatModel, persona: Persona, lines: list[str],
 
 
 def debrief(store: TranscriptStore, session_id: str, model: BaseChatModel | None = None, *,
-            personas_dir: Any = PERSONAS_DIR) -> dict[str, Any]:
-    """Questions and a scorecard for one rehearsal session (``coach debrief`` contract)."""
+            personas_dir: Any = PERSONAS_DIR, user_id: str | None = None) -> dict[str, Any]:
+    """Questions and a scorecard for one rehearsal session (``coach debrief`` contract); with ``user_id``,
+    only a session that person owns."""
     session = store.session(session_id)  # NotFoundError for an unknown session
+    if user_id is not None and session.user_id != user_id:
+        raise NotFoundError(f"no session {session_id!r} for {user_id!r}")
     if session.mode != "rehearse":
         raise InputError(f"session {session_id} is a {session.mode} session; a debrief needs a rehearsal")
     turns = store.turns(session_id)
@@ -273,15 +334,25 @@ def debrief(store: TranscriptStore, session_id: str, model: BaseChatModel | None
     path = [int(x) for x in state.get("path") or [t.meta.get("tension", 0) for t in replies]]
     revealed = bool(state.get("revealed")) or any(t.meta.get("revealed") for t in replies)
 
+    bands = [str(t.meta.get("band") or "") for t in replies]
     rows = []
     for practice in persona.practices:
         rating, best, gap = SCORERS[practice](said, agreed)
-        chosen = best if rating != "missing" else gap
-        chosen = chosen or (said[0] if said else None)
+        if rating == "missing":
+            chosen, reason = most_needed(practice, said, gap, path, bands, persona.name,
+                                         [t.text for t in replies])
+        else:
+            chosen, reason = best or (said[0] if said else None), ""
         quote = chosen.text if chosen else lines[0]
+        if chosen and rating == "missing" and len(chosen.line.split()) <= 40:
+            quote = chosen.line.strip()  # where it was needed: the whole (short) line, still exact
+        turn = chosen.turn if chosen else 0
         rows.append({"practice": practice, "rating": rating, "quote": quote, "source": PRACTICES[practice],
                      "evidence_code": chosen.code if chosen else "",
-                     "evidence_move": chosen.move if chosen else ""})
+                     "evidence_move": chosen.move if chosen else "",
+                     "evidence": "where it was most needed" if rating == "missing" else "where it happened",
+                     "turn": turn + 1,
+                     "why": explain(practice, rating, chosen, reason, path, turn)})
     for row in rows:  # the contract: every quote is an exact excerpt of the manager's own words
         if not any(row["quote"] in line for line in lines):
             raise RuntimeError(f"debrief quote is not verbatim: {row['quote']!r}")

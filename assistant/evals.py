@@ -193,7 +193,7 @@ def run_suites(suite_paths: list[Path], out_dir: Path | None, settings: Settings
     run_id = f"{stamp}-{'+'.join(s.name for _, s in suites)}-{settings.backend}-{uuid.uuid4().hex[:4]}"
     out = Path(out_dir) if out_dir else ROOT / "runs" / run_id
     out.mkdir(parents=True, exist_ok=True)
-    coach = coach or Coach(settings, store=TranscriptStore(settings.db_path))
+    coach = coach or Coach(settings, store=TranscriptStore(settings.db_path), remember=False)
     store, started = coach.store, time.perf_counter()
     store.create_run(run_id, [str(p) for p, _ in suites], settings.backend, settings.model_name, str(out))
     simulator = functools.cache(lambda: SimulatedCoachee(coach.model))  # built only if a script runs out

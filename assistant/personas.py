@@ -59,23 +59,55 @@ def _text() -> Any:
     return Field(min_length=3)  # a fresh FieldInfo per field
 
 
-class PersonaLines(BaseModel):
-    """What the persona can say, by band: the rehearsal picks a band from the tension."""
+class Line(BaseModel):
+    """One thing the persona can say, and what it answers (short phrases: "on-call load", "the offer").
 
-    model_config = ConfigDict(extra="forbid")
-    guarded: list[str] = Field(min_length=1)
-    neutral: list[str] = Field(min_length=1)
-    open: list[str] = Field(min_length=1)
-    reveal: list[str] = Field(min_length=1)
-    agree: list[str] = Field(min_length=1)
-    dismissed: list[str] = Field(min_length=1)
+    In a persona file a line is either plain text or ``{say: ..., about: [...]}``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    say: str = Field(min_length=3)
+    about: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, data: Any) -> Any:
+        return {"say": data} if isinstance(data, str) else data
 
     @model_validator(mode="after")
-    def _no_blank_lines(self) -> PersonaLines:
+    def _no_blanks(self) -> Line:
+        if not self.say.strip():
+            raise ValueError("the line is blank")
+        for i, phrase in enumerate(self.about):
+            if not phrase.strip() or len(phrase) > 80:
+                raise ValueError(f"about[{i}] must be a short phrase (1-80 characters)")
+        return self
+
+
+class PersonaLines(BaseModel):
+    """What the persona can say, by band: the rehearsal picks a band from the tension, then the line
+    that best answers what was asked (``lines``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    guarded: list[Line] = Field(min_length=1)
+    neutral: list[Line] = Field(min_length=1)
+    open: list[Line] = Field(min_length=1)
+    reveal: list[Line] = Field(min_length=1)
+    agree: list[Line] = Field(min_length=1)
+    dismissed: list[Line] = Field(min_length=1)
+
+    def said(self, band: str) -> list[str]:
+        """The texts of one band, in file order."""
+        return [line.say for line in getattr(self, band)]
+
+    @model_validator(mode="after")
+    def _no_line_twice(self) -> PersonaLines:
+        seen: dict[str, str] = {}
         for band in BANDS:
             for i, line in enumerate(getattr(self, band)):
-                if not line.strip():
-                    raise ValueError(f"{band}[{i}] is blank")
+                if line.say in seen:
+                    raise ValueError(f"{band}[{i}] repeats a line of {seen[line.say]}")
+                seen[line.say] = f"{band}[{i}]"
         return self
 
 

@@ -2,33 +2,38 @@
 
 >>> analyse("Calm down. What keeps you here?").moves
 ['dismissive', 'open_question']
->>> breaks_character("As an AI, I would suggest a plan.")
-'mentions being an AI or a role-play'
 
-Difficulty is behaviour: every manager message is coded (``assistant.coding`` plus a few rules for
-dismissal, leading questions, acknowledgement and next steps) and moves a tension state (0-10) whose
-step sizes depend on the difficulty. The tension picks the band of the persona's reply (guarded,
-neutral, open); the hidden concern (the ``reveal`` band) comes out only once earned, readily on easy
-and late on hard. Replies are the persona's own scripted lines; a real model may rephrase the chosen
-line in character, and its output is accepted only if it passes ``check_rephrase``. The persona never
-coaches the manager. This module does not score the manager (see ``debrief``) and does not route
-safety disclosures (the coaching chain does that).
+Difficulty is behaviour: every manager message is coded (the coder, the learned next-step head of
+``understanding.proposals``, plus a few rules for dismissal, leading questions and acknowledgement) and
+moves a tension state (0-10) whose step sizes depend on the difficulty. The tension picks the band of
+the persona's reply (guarded, neutral, open); within it ``lines`` picks the line that best answers what
+was asked, never one already said. The hidden concern (the ``reveal`` band) is earned, readily on easy
+and late on hard; once earned it comes out when the manager's question gives it room, and related
+questions draw out more. A proposed next step is agreed at low tension (``agree``) and answered from the
+tension's band above it, where the lines resist. Replies are the persona's own scripted lines; a strong
+model speaks freely from the card and the scene, a small one may rephrase the chosen line, and either is
+used only if it passes the checks of ``voice``. The persona never coaches the manager. This module does not score the manager (see
+``debrief``) and does not route safety disclosures (the coaching chain does that).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings
 from .errors import InputError, NotFoundError, check_text
+from .lines import Choice, LineChooser, message_parts
 from .personas import DIFFICULTIES, PERSONAS_DIR, Persona, get_persona, load_personas
-from .transcripts import TranscriptStore
+from .transcripts import LOCAL_USER, TranscriptStore
 from .understanding.coder import code_text
+from .understanding.proposals import proposes_next_step
 from .understanding.referrals import referral
 from .understanding.safety import real_disclosure
+from .voice import speak
 
 if TYPE_CHECKING:  # langchain is slow to import; only a real model needs it
     from langchain_core.language_models import BaseChatModel
@@ -40,6 +45,10 @@ REVEAL: dict[str, tuple[int, int]] = {"easy": (4, 1), "medium": (3, 3), "hard": 
 # Per difficulty: the highest tension at which the persona agrees to proposed next steps.
 AGREE_AT: dict[str, int] = {"easy": 4, "medium": 3, "hard": 3}
 GOOD_MOVES = ("open_question", "reflection", "acknowledgement")
+# How much more a line of the tension's band must fit the question than the best line of the concern for
+# the persona to answer the question instead of telling the concern (cosine; chosen on our own set).
+OFF_TOPIC_MARGIN = 0.05
+DEFERRED_STEP = 0.02  # the margin grows by this for every turn the earned concern waited
 
 DISMISSIVE = re.compile(
     r"\b(calm down|(?:that's|that is|it's) just (?:how|the way) (?:it is|things are)|you(?:'re| are) "
@@ -60,33 +69,6 @@ ACKNOWLEDGE = re.compile(
 # Politeness, not recognition: "thanks for making time" earns nothing.
 SMALL_THANKS = re.compile(r"\b(?:thanks|thank you)(?: so much)? for (?:your time|making (?:the )?time|"
                           r"coming(?: in)?|meeting(?: me)?|being here)\W*$", re.I)
-NEXT_STEPS = re.compile(
-    r"\b(next steps?|follow[- ]?up|put a date|check[- ]?in|action items?|(?:a|our|make a) plan|"
-    r"(?:by|before|on|until) (?:monday|tuesday|wednesday|thursday|friday|next week|next month|the end of|"
-    r"our next)|next (?:week|month|one-on-one|meeting|conversation)|let's (?:meet|agree|plan|put|write|"
-    r"draft|book|schedule|set|try|start)|agree (?:on|to)|what (?:would|should|could|will|can) we "
-    r"(?:do|agree|try))\b", re.I)
-
-_AI = re.compile(r"\b(ai|a\.i\.|language model|assistant|chatbot|role[- ]?play(?:ing)?|persona|"
-                 r"in character|out of character|system prompt|simulation|as your coach)\b", re.I)
-_COACHING = re.compile(
-    r"(it sounds like you|what i'm hearing|how does that make you feel|what would you like to|"
-    r"what do you want to achieve|how can i help|what matters most to you|tell me more about|you should|"
-    r"you ought to|have you considered|have you tried|my advice|i suggest you|i recommend|i'd recommend|"
-    r"why don't you|what's your goal|what is your goal|what are your options)", re.I)
-_ADVICE_WORDS = re.compile(r"\b(you should|you could|you need to|you must|try|consider|make sure|"
-                           r"i suggest|i recommend|my advice|why don't you)\b", re.I)
-# Narrating the scene instead of speaking in it ("I was in a one-on-one with my manager. She said...").
-_NARRATION = re.compile(r"(\b(?:my manager|my boss|one-on-one|she said|he said|they said|i replied|i said|"
-                        r"the conversation|the manager)\b|[\"“”]|(?:^|\s)'\w)", re.I)
-_FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|i'll|me|my|mine|myself)\b", re.I)
-_WORD = re.compile(r"[a-z][a-z']+")
-_STOP = set("""about after again also been being both but can could did does doing done down each even
-from have having here into just like more most much must need only other over same should some such than
-that their them then there these they this those through very want wants were what when where which while
-who will with would your yours it's i'm i've i'd that's don't didn't isn't""".split())
-
-
 @dataclass
 class Moves:
     """What the manager did in one message: coder codes and rehearsal moves, sentence by sentence."""
@@ -111,13 +93,14 @@ class Moves:
         return "dismissive" in self.moves
 
 
-def move_of(sentence: str, code: str) -> str:
-    """The rehearsal move of one coded sentence; the rules catch what a coach-oriented coder misses."""
+def move_of(sentence: str, code: str, proposal: bool = False) -> str:
+    """The rehearsal move of one coded sentence (``proposal``: the next-step head read it as one); the
+    rules catch what a coach-oriented coder misses."""
     if DISMISSIVE.search(sentence):
         return "dismissive"
     if LEADING.search(sentence):
         return "leading_question"
-    if code in ("advice", "closed_question") and NEXT_STEPS.search(sentence):
+    if proposal and code != "open_question":
         return "proposal"  # proposing next steps together is neither advice nor a closed-down question
     if code in ("advice", "open_question"):
         return code
@@ -136,11 +119,18 @@ def code_message(message: str) -> tuple[tuple[str, str], ...]:
     return tuple(code_text(message))
 
 
+@functools.lru_cache(maxsize=1024)
+def proposals(message: str) -> tuple[bool, ...]:
+    """For each sentence of ``code_message(message)``: does it propose a next step (the learned head)?"""
+    return tuple(proposes_next_step([s for s, _ in code_message(message)]))
+
+
 def analyse(message: str) -> Moves:
     """Code a manager message into moves."""
-    coded = code_message(message)
-    return Moves(codes=[c for _, c in coded], moves=[move_of(s, c) for s, c in coded],
-                 next_steps=any(NEXT_STEPS.search(s) for s, _ in coded))
+    coded, proposed = code_message(message), proposals(message)
+    return Moves(codes=[c for _, c in coded],
+                 moves=[move_of(s, c, p) for (s, c), p in zip(coded, proposed, strict=True)],
+                 next_steps=any(proposed))
 
 
 def next_tension(tension: int, moves: Moves, difficulty: str) -> int:
@@ -150,69 +140,24 @@ def next_tension(tension: int, moves: Moves, difficulty: str) -> int:
     return max(0, min(10, tension + delta))
 
 
-def breaks_character(text: str) -> str | None:
-    """Why a persona reply breaks character (empty, AI/role-play talk, coaching the manager), or None."""
-    if not text.strip():
-        return "empty reply"
-    if _AI.search(text):
-        return "mentions being an AI or a role-play"
-    if _COACHING.search(text):
-        return "coaches the manager"
-    return None
-
-
-def _content(text: str) -> set[str]:
-    return {w[:5] for w in _WORD.findall(text.lower()) if len(w) > 3 and w not in _STOP}
-
-
-def check_rephrase(text: str, line: str, persona: Persona, revealed: bool) -> str | None:
-    """Why a model's rephrasing of ``line`` must be rejected, or None when it may be used."""
-    reason = breaks_character(text)
-    if reason:
-        return reason
-    if len(text.split()) > 60:
-        return "longer than 60 words"
-    if any(len(w) > 18 for w in text.split()):
-        return "not plain words"
-    if not _FIRST_PERSON.search(text):
-        return "not in the first person"
-    if _NARRATION.search(text) and not _NARRATION.search(line):
-        return "narrates the scene instead of speaking in it"
-    if "?" in text and "?" not in line:
-        return "asks the manager a question"
-    if _ADVICE_WORDS.search(text) and not _ADVICE_WORDS.search(line):
-        return "gives the manager advice"
-    said = _content(text)
-    if not revealed:
-        public = _content(" ".join([line, persona.background, persona.wants, persona.role]))
-        if len(said & (_content(persona.hidden_concern) - public)) >= 2:
-            return "gives away the hidden concern before it is earned"
-    wanted = _content(line)
-    if wanted and len(said & wanted) < max(1, len(wanted) // 3):
-        return "drifts from the chosen line"
-    return None
-
-
-# Constrains the small embedded model to one or two plain first-person sentences without a question.
-GRAMMAR = r"""
-root ::= "I" word{3,24} [.!] (" " sentence)?
-sentence ::= [A-Z] [a-z']* word{2,16} [.!]
-word ::= ","? " " [a-zA-Z0-9']+ ("-" [a-zA-Z']+)?
-"""
+def _tension_band(tension: int) -> str:
+    return "guarded" if tension >= 7 else "neutral" if tension >= 4 else "open"
 
 
 class Rehearsal:
     """Plays one persona per session; ``turn`` answers one manager message."""
 
     def __init__(self, settings: Settings, store: TranscriptStore | None = None,
-                 model: BaseChatModel | None = None, *, rephrase: bool | None = None,
+                 model: BaseChatModel | None = None, *, rephrase: bool | None = None, free: bool | None = None,
                  personas_dir: Any = PERSONAS_DIR) -> None:
         self.settings = settings
         self.store = store if store is not None else TranscriptStore(settings.db_path)
         self._model = model
-        # Only a strong model rephrases by default: the fake backend must be deterministic, and the
-        # embedded 135M model takes seconds per line and mostly makes a good scripted line worse.
-        self.rephrase = settings.backend == "openai" if rephrase is None else rephrase
+        # Only a strong (OpenAI-compatible) model speaks by default, freely from the card and the scene:
+        # the fake backend must be deterministic, and the embedded 135M model takes seconds per line and
+        # mostly makes a good scripted line worse. Asked to rephrase, a model only says the chosen line.
+        self.free = (settings.backend == "openai" and not rephrase) if free is None else free
+        self.rephrase = bool(rephrase) and not self.free
         self.personas_dir = personas_dir
         self._screen: Any = None
 
@@ -225,19 +170,21 @@ class Rehearsal:
         return self._model
 
     def turn(self, message: str, persona_id: str | None, difficulty: str = "medium",
-             session_id: str | None = None) -> dict[str, Any]:
-        """Answer one manager message in character; creates the session on the first message."""
+             session_id: str | None = None, user_id: str = LOCAL_USER) -> dict[str, Any]:
+        """Answer one manager message in character; creates the session (owned by ``user_id``) on the first
+        message."""
         text = check_text(message).strip()
         if not text:
             raise InputError("the message is empty")
         if len(text) > self.settings.max_message_chars:
             raise InputError(f"the message is longer than {self.settings.max_message_chars} characters")
-        sid, persona, difficulty, state = self._open(persona_id, difficulty, session_id)
+        sid, persona, difficulty, state = self._open(persona_id, difficulty, session_id, user_id)
+        before = json.loads(json.dumps(state))  # the scene as it was: "try again from here" restarts from it
         moves = analyse(text)
         tension = next_tension(int(state["tension"]), moves, difficulty)
         if not moves.dismissive:
             state["earned"] = int(state["earned"]) + len(moves.good)
-        meta = {"codes": moves.codes, "moves": moves.moves, "tension": tension}
+        meta = {"codes": moves.codes, "moves": moves.moves, "tension": tension, "state": before}
         self.store.add_turn(sid, "user", text, meta)  # stored before generating: nothing is lost
         kind = self._real_disclosure(text, dismissive=moves.dismissive)
         if kind:  # the manager's own disclosure outranks the scene; lines of the scene do not pause it
@@ -249,11 +196,15 @@ class Rehearsal:
                     "voice": "referral", "name": persona.name}
 
         band = self._band(moves, tension, difficulty, state)
-        index, line = self._pick(persona, band, state)
+        choice = self._choose(persona, band, message_parts(text, code_message(text)), state, tension)
+        if band == "reveal" and choice.band != "reveal":  # asked about something else: the concern waits
+            band = choice.band
+        index, line = choice.index, choice.text
         revealed = bool(state["revealed"]) or band == "reveal"
-        reply, voice = self._voice(persona, line, text, revealed)
+        reply, voice = self._voice(persona, line, text, revealed, band, sid)
         self.store.add_turn(sid, "assistant", reply, {"tension": tension, "codes": moves.codes,
-                            "revealed": revealed, "band": band, "line": index, "voice": voice})
+                            "revealed": revealed, "band": band, "line": index, "line_band": choice.band,
+                            "relevance": choice.score, "voice": voice})
         state.update(tension=tension, revealed=revealed, turns=int(state["turns"]) + 1)
         state["path"] = [*state["path"], tension]
         self.store.save_state(sid, state)
@@ -264,6 +215,30 @@ class Rehearsal:
                 "notice": ("the model server did not answer in time; this is the persona's scripted line"
                            if voice == "fallback" else None)}
 
+    def try_again(self, session_id: str, turn: int, user_id: str = LOCAL_USER) -> str:
+        """A new session that replays ``session_id`` up to (not including) the manager's ``turn``-th line
+        (1-based), with the scene's state as it was then; the original session is left as it is."""
+        session = self.store.session(session_id)  # NotFoundError for an unknown id
+        if session.user_id != user_id:  # the same words as an unknown id: nothing about who owns it
+            raise NotFoundError(f"no session {session_id!r} for {user_id!r}")
+        if session.mode != "rehearse":
+            raise InputError(f"session {session_id} is a {session.mode} session, not a rehearsal")
+        turns = self.store.turns(session_id)
+        mine = [i for i, t in enumerate(turns) if t.role == "user"]
+        if not 1 <= turn <= len(mine):
+            raise InputError(f"session {session_id} has {len(mine)} manager turns; choose a turn from 1 to {len(mine)}")
+        cut = mine[turn - 1]
+        state = turns[cut].meta.get("state")
+        if not isinstance(state, dict):
+            raise InputError(f"session {session_id} was recorded before 'try again' existed; start a new rehearsal")
+        state = {**state, "branched_from": {"session": session_id, "turn": turn}}
+        sid = self.store.create_session(mode="rehearse", persona=session.persona, difficulty=session.difficulty,
+                                        backend=self.settings.backend, model=self.settings.model_name, state=state,
+                                        user_id=user_id)
+        for t in turns[:cut]:
+            self.store.add_turn(sid, t.role, t.text, t.meta)
+        return sid
+
     def _real_disclosure(self, text: str, dismissive: bool) -> str | None:
         if self._screen is None:
             from .understanding.safety import SafetyScreen
@@ -273,10 +248,12 @@ class Rehearsal:
         return real_disclosure(reading.kind, text, scene_move=dismissive, explicit=reading.via == "backstop")
 
     # -- steps of a turn ------------------------------------------------------------------------
-    def _open(self, persona_id: str | None, difficulty: str,
-              session_id: str | None) -> tuple[str, Persona, str, dict[str, Any]]:
+    def _open(self, persona_id: str | None, difficulty: str, session_id: str | None,
+              user_id: str = LOCAL_USER) -> tuple[str, Persona, str, dict[str, Any]]:
         if session_id and self.store.has_session(session_id):
             session = self.store.session(session_id)
+            if session.user_id != user_id:  # the same words as an unknown id: nothing about who owns it
+                raise NotFoundError(f"no session {session_id!r} for {user_id!r}")
             if session.mode != "rehearse":
                 raise InputError(f"session {session_id} is a {session.mode} session, not a rehearsal")
             if persona_id and persona_id != session.persona:
@@ -297,7 +274,7 @@ class Rehearsal:
         state = self._fresh(persona, difficulty)
         sid = self.store.create_session(
             mode="rehearse", persona=persona.id, difficulty=difficulty, backend=self.settings.backend,
-            model=self.settings.model_name, state=state, session_id=session_id,
+            model=self.settings.model_name, state=state, session_id=session_id, user_id=user_id,
         )
         return sid, persona, difficulty, state
 
@@ -316,10 +293,8 @@ class Rehearsal:
             return "reveal"
         if moves.next_steps and tension <= AGREE_AT[difficulty]:
             return "agree"
-        if tension >= 7:
-            return "guarded"
         if tension >= 4:
-            return "neutral"
+            return _tension_band(tension)
         # Once the concern is out, a manager who keeps listening hears more of the real story.
         more = int(state.get("reveal_lines", 0)) > len(state["used"].get("reveal", []))
         if state["revealed"] and moves.good & {"open_question", "reflection"} and more:
@@ -327,34 +302,29 @@ class Rehearsal:
         return "open"
 
     @staticmethod
-    def _pick(persona: Persona, band: str, state: dict[str, Any]) -> tuple[int, str]:
-        lines: list[str] = getattr(persona.lines, band)
-        used: list[int] = list(state["used"].get(band, []))
-        unused = [i for i in range(len(lines)) if i not in used]
-        if not unused:  # every line of the band said once: start the band again
-            used, unused = [], list(range(len(lines)))
-        index = unused[0]
-        state["used"] = {**state["used"], band: [*used, index]}
-        return index, lines[index]
+    def _choose(persona: Persona, band: str, parts: list[str], state: dict[str, Any], tension: int) -> Choice:
+        """The line that best answers ``parts`` within ``band``, and mark it said. When the concern may
+        come out (``reveal``), it does unless the manager clearly asked about something else: then the
+        question is answered from the band the tension allows, and the concern waits for a related one."""
+        chooser = LineChooser(persona)
+        used: dict[str, list[int]] = state["used"]
+        choice = chooser.pick(band, parts, used)
+        if band == "reveal":
+            other = chooser.pick(_tension_band(tension), parts, used)
+            # the first telling needs a clearly different question to wait; more of it needs a related one
+            # ... and a persona who keeps being heard grows readier to volunteer it
+            margin = 0.0 if state["revealed"] else OFF_TOPIC_MARGIN + DEFERRED_STEP * int(state.get("deferred", 0))
+            if other is not None and other.score - choice.score > margin:
+                choice = other
+                state["deferred"] = int(state.get("deferred", 0)) + (not state["revealed"])
+        state["used"] = {**used, choice.band: [*used.get(choice.band, []), choice.index]}
+        return choice
 
-    def _voice(self, persona: Persona, line: str, message: str, revealed: bool) -> tuple[str, str]:
-        """The chosen line, rephrased by the model when that is on and the result passes the check."""
-        if not self.rephrase:
+    def _voice(self, persona: Persona, line: str, message: str, revealed: bool, band: str,
+               sid: str) -> tuple[str, str]:
+        """The chosen line, or the model's checked reply when a model speaks (``voice``)."""
+        if not self.rephrase and not self.free:
             return line, "line"
-        system = (f"{persona.card()}\nYou are in a one-on-one with your manager. Stay in character. "
-                  "Speak only as yourself, in the first person. Never give advice and never ask questions.")
-        prompt = (f'Your manager said: "{message[:400]}"\n'
-                  f'Say this in your own words, in one or two short sentences:\n"{line}"')
-        from langchain_core.messages import HumanMessage, SystemMessage
-
-        kwargs: dict[str, Any] = {}
-        if getattr(self.model, "supports_grammar", False):
-            kwargs = {"grammar": GRAMMAR, "max_tokens": 72}
-        try:
-            out = self.model.invoke([SystemMessage(content=system), HumanMessage(content=prompt)], **kwargs)
-        except Exception:  # noqa: BLE001 - any model failure falls back to the scripted line, said in the JSON
-            return line, "fallback"
-        text = " ".join(str(out.content).split()).strip(" \"'")
-        if check_rephrase(text, line, persona, revealed) is None:
-            return text, "model"
-        return line, "line"
+        history = [(t.role, t.text) for t in self.store.turns(sid)[:-1] if not t.meta.get("safety")]
+        return speak(self.model, persona, line, message, band=band, revealed=revealed, history=history,
+                     free=self.free, grammar=getattr(self.model, "supports_grammar", False))

@@ -20,6 +20,9 @@ from typing import Any
 import gradio as gr
 
 from .config import Settings
+from .errors import NotFoundError
+from .people.access import Gate, Identity, visible_to_reviewers
+from .people.redact import redact_names
 from .report import COLOURS, meets, miti_level, transcript_html
 from .scorers import METRICS, MITI, transcript_of
 from .transcripts import TranscriptStore
@@ -68,12 +71,30 @@ def run_choices(store: TranscriptStore) -> list[str]:
     return [r["id"] for r in store.runs()]
 
 
+SHARED = "shared"  # the Run dropdown's entry for sessions members chose to share
+
+
 def session_choices(store: TranscriptStore, run_id: str | None) -> list[tuple[str, str]]:
-    """(label, session id) for every session of a run, by scenario."""
+    """(label, session id) for every session of a run, by scenario (or every shared session)."""
     if not run_id:
         return []
+    if run_id == SHARED:
+        rows = store.db.execute("SELECT id FROM sessions WHERE shared=1 AND run_id IS NULL ORDER BY created_at DESC")
+        return [(f"{s.mode} · {s.created_at[:16].replace('T', ' ')} · {s.id}", s.id)
+                for s in (store.session(r[0]) for r in rows.fetchall())]
     found = sorted(store.sessions(run_id=run_id, limit=10_000), key=lambda s: (s.scenario or "", s.created_at))
     return [(f"{s.scenario or '(no scenario)'} · {s.id}", s.id) for s in found]
+
+
+def reviewable(store: TranscriptStore, sid: str) -> list[dict[str, Any]]:
+    """A session's transcript as a reviewer may read it: a member's shared session with the names of people
+    talked about redacted (``people.redact``); an eval run's as it is."""
+    entries = transcript_of(store, sid)
+    if store.session(sid).run_id is not None:
+        return entries
+    return [{**e, "text": redact_names(e["text"]),
+             **({"sentences": [[redact_names(x), c] for x, c in e["sentences"]]} if "sentences" in e else {})}
+            for e in entries]
 
 
 def human_labels(store: TranscriptStore, run_id: str | None = None) -> dict[tuple[int, int], str]:
@@ -82,10 +103,10 @@ def human_labels(store: TranscriptStore, run_id: str | None = None) -> dict[tupl
 
 def sentence_choices(store: TranscriptStore, sid: str | None) -> list[tuple[str, str]]:
     """(label, "turn_id:sentence") for every coach sentence of a session."""
-    if not sid:
+    if not sid or not visible_to_reviewers(store, sid):
         return []
     out = []
-    for n, t in enumerate((t for t in transcript_of(store, sid) if t["role"] == "coach"), start=1):
+    for n, t in enumerate((t for t in reviewable(store, sid) if t["role"] == "coach"), start=1):
         for i, (sentence, code) in enumerate(t["sentences"]):
             out.append((f"turn {n}.{i + 1} [{code}] {sentence[:70]}", f"{t['turn_id']}:{i}"))
     return out
@@ -94,20 +115,24 @@ def sentence_choices(store: TranscriptStore, sid: str | None) -> list[tuple[str,
 def show_session(store: TranscriptStore, sid: str | None) -> str:
     if not sid:
         return "<p>Pick a run and a session.</p>"
+    if not visible_to_reviewers(store, sid):  # a private session reads exactly like an unknown one
+        return "<p>No such session among eval runs and shared sessions.</p>"
     legend = " ".join(f'<span class="code" style="background:{c}">{k.replace("_", " ")}</span>'
                       for k, c in COLOURS.items())
     return (f'{CSS}<div class="review-tr"><p>{legend}</p>'
-            f"{transcript_html(transcript_of(store, sid), human_labels(store))}</div>")
+            f"{transcript_html(reviewable(store, sid), human_labels(store))}</div>")
 
 
-def label_sentence(store: TranscriptStore, key: str, human_code: str) -> None:
+def label_sentence(store: TranscriptStore, key: str, human_code: str, labeller: str | None = "human") -> None:
     """Store a human code for one coach sentence (``key`` is "turn_id:sentence"), beside the coder's."""
     if human_code not in CODES:
         raise ValueError(f"unknown code {human_code!r}; known: {', '.join(CODES)}")
     turn_id, idx = (int(x) for x in key.split(":"))
-    entry = next(t for t in transcript_of(store, store.turn(turn_id).session_id) if t.get("turn_id") == turn_id)
+    if not visible_to_reviewers(store, store.turn(turn_id).session_id):
+        raise NotFoundError(f"no turn {turn_id}")
+    entry = next(t for t in reviewable(store, store.turn(turn_id).session_id) if t.get("turn_id") == turn_id)
     sentence, coder = entry["sentences"][idx]
-    store.set_label(turn_id, idx, sentence, coder, human_code)
+    store.set_label(turn_id, idx, sentence, coder, human_code, labeller or "human")
 
 
 def agreement(store: TranscriptStore, run_id: str | None) -> str:
@@ -161,11 +186,14 @@ def scenario_session(store: TranscriptStore, run_id: str | None, scenario: str |
     return min(found, key=lambda s: s.created_at).id if found else None
 
 
-def build_review_tab(settings: Settings) -> None:
-    """Create the Review tab's components and events inside the caller's open ``gr.Tab``."""
+def build_review_tab(settings: Settings, gate: Gate | None = None) -> None:
+    """Create the Review tab's components and events inside the caller's open ``gr.Tab``; every event is
+    checked for the reviewer role on the server (``gate``; local mode when None)."""
     from gradio.context import Context
 
     store = TranscriptStore(settings.db_path)
+    gate = gate or Gate(settings, store)
+    team = settings.auth != "none"
     exports = Path(settings.data_dir) / "exports"
     exports.mkdir(parents=True, exist_ok=True)
     gr.set_static_paths([exports])  # exports may live outside the working and temp folders
@@ -174,10 +202,10 @@ def build_review_tab(settings: Settings) -> None:
 
     gr.Markdown("### Runs\nEvery eval run, newest first, with its figures.")
     refresh = gr.Button("Refresh runs", size="sm", elem_id="review-refresh")
-    table = gr.Dataframe(runs_table(store) or None, headers=headers, interactive=False, wrap=True,
-                         elem_id="review-runs")
+    # nothing is rendered into the page itself: the figures arrive through the (checked) refresh
+    table = gr.Dataframe(None, headers=headers, interactive=False, wrap=True, elem_id="review-runs")
     with gr.Row():
-        run = gr.Dropdown(run_choices(store), label="Run", elem_id="review-run", scale=2, value=None)
+        run = gr.Dropdown([], label="Run", elem_id="review-run", scale=2, value=None)
         session = gr.Dropdown([], label="Scenario · session", elem_id="review-session", scale=2, value=None)
     kappa = gr.Markdown(agreement(store, None), elem_id="review-kappa")
     transcript = gr.HTML("<p>Pick a run and a session.</p>", elem_id="review-transcript")
@@ -191,8 +219,8 @@ def build_review_tab(settings: Settings) -> None:
         files = gr.File(label="Exports", file_count="multiple", interactive=False, elem_id="review-export-files")
     gr.Markdown("### Two runs side by side")
     with gr.Row():
-        run_a = gr.Dropdown(run_choices(store), label="Run A", elem_id="review-run-a", value=None)
-        run_b = gr.Dropdown(run_choices(store), label="Run B", elem_id="review-run-b", value=None)
+        run_a = gr.Dropdown([], label="Run A", elem_id="review-run-a", value=None)
+        run_b = gr.Dropdown([], label="Run B", elem_id="review-run-b", value=None)
         scenario = gr.Dropdown([], label="Scenario", elem_id="review-compare-scenario", value=None)
     compared = gr.Dataframe(headers=["metric", "A", "B", "B − A", "B vs target (MITI: level)"], interactive=False,
                             elem_id="review-compare-summary")
@@ -200,51 +228,61 @@ def build_review_tab(settings: Settings) -> None:
         left = gr.HTML(elem_id="review-compare-a")
         right = gr.HTML(elem_id="review-compare-b")
 
-    def on_refresh(current: str | None) -> tuple[Any, ...]:
+    def on_refresh(who: Identity, current: str | None) -> tuple[Any, ...]:
         ids = run_choices(store)
         keep = current if current in ids else (ids[0] if ids else None)  # the newest run by default
-        return (runs_table(store) or None, gr.Dropdown(choices=ids, value=keep), gr.Dropdown(choices=ids),
+        shared = [("Sessions members shared", SHARED)]
+        return (runs_table(store) or None, gr.Dropdown(choices=[*ids, *shared], value=keep), gr.Dropdown(choices=ids),
                 gr.Dropdown(choices=ids))
 
-    def on_run(run_id: str | None) -> tuple[Any, ...]:
-        return gr.Dropdown(choices=session_choices(store, run_id), value=None), agreement(store, run_id)
+    def on_run(who: Identity, run_id: str | None) -> tuple[Any, ...]:
+        return (gr.Dropdown(choices=session_choices(store, run_id), value=None),
+                agreement(store, run_id if run_id != SHARED else None))
 
-    def on_session(sid: str | None) -> tuple[Any, ...]:
+    def on_session(who: Identity, sid: str | None) -> tuple[Any, ...]:
         return show_session(store, sid), gr.Dropdown(choices=sentence_choices(store, sid), value=None)
 
-    def on_save(run_id: str | None, sid: str | None, key: str | None, human: str) -> tuple[Any, ...]:
+    def on_save(who: Identity, run_id: str | None, sid: str | None, key: str | None, human: str) -> tuple[Any, ...]:
         if not key:
             return gr.update(), gr.update(), "Pick a coach sentence first."
-        label_sentence(store, key, human)
+        try:
+            label_sentence(store, key, human, labeller=who.user_id if team else "human")
+        except (NotFoundError, ValueError) as exc:
+            return gr.update(), gr.update(), f"⚠️ {exc}"
         return show_session(store, sid), agreement(store, run_id), f"Saved **{human}** for sentence `{key}`."
 
-    def on_export(run_id: str | None) -> tuple[Any, ...]:
-        if not run_id:
+    def on_export(who: Identity, run_id: str | None) -> tuple[Any, ...]:
+        if not run_id or run_id not in run_choices(store):
             return None, "Pick a run to export."
         paths = export_run(store, run_id, exports)
         return paths, f"Exported `{Path(paths[0]).name}` and `{Path(paths[1]).name}`."
 
-    def on_pair(a: str | None, b: str | None) -> tuple[Any, ...]:
+    def on_pair(who: Identity, a: str | None, b: str | None) -> tuple[Any, ...]:
         def ids(r: str | None) -> set[str]:
             return {s.scenario for s in store.sessions(run_id=r, limit=10_000) if s.scenario} if r else set()
 
         common = sorted(ids(a) & ids(b)) if a and b else sorted(ids(a) | ids(b))
         return compare_table(store, a, b), gr.Dropdown(choices=common, value=None)
 
-    def on_scenario(a: str | None, b: str | None, sc: str | None) -> tuple[str, str]:
+    def on_scenario(who: Identity, a: str | None, b: str | None, sc: str | None) -> tuple[str, str]:
         return (show_session(store, scenario_session(store, a, sc)),
                 show_session(store, scenario_session(store, b, sc)))
 
+    def reviewer(fn: Any) -> Any:
+        return gate.guard("reviewer", fn)
+
     refresh_outs = [table, run, run_a, run_b]
-    refresh.click(on_refresh, [run], refresh_outs)
-    for owner in (Context.block, Context.root_block):  # the tab's select and the page load refresh too
+    refresh.click(reviewer(on_refresh), [run], refresh_outs)
+    # the tab's select refreshes; so does the page load in local mode (in team mode a member's page load must
+    # not call a reviewer endpoint)
+    for owner in (Context.block, None if team else Context.root_block):
         listener = getattr(owner, "select", None) if owner is Context.block else getattr(owner, "load", None)
         if callable(listener):
-            listener(on_refresh, [run], refresh_outs)
-    run.change(on_run, [run], [session, kappa])
-    session.change(on_session, [session], [transcript, sentence])
-    save.click(on_save, [run, session, sentence, code], [transcript, kappa, status])
-    export.click(on_export, [run], [files, status])
-    run_a.change(on_pair, [run_a, run_b], [compared, scenario])
-    run_b.change(on_pair, [run_a, run_b], [compared, scenario])
-    scenario.change(on_scenario, [run_a, run_b, scenario], [left, right])
+            listener(reviewer(on_refresh), [run], refresh_outs)
+    run.change(reviewer(on_run), [run], [session, kappa])
+    session.change(reviewer(on_session), [session], [transcript, sentence])
+    save.click(reviewer(on_save), [run, session, sentence, code], [transcript, kappa, status])
+    export.click(reviewer(on_export), [run], [files, status])
+    run_a.change(reviewer(on_pair), [run_a, run_b], [compared, scenario])
+    run_b.change(reviewer(on_pair), [run_a, run_b], [compared, scenario])
+    scenario.change(reviewer(on_scenario), [run_a, run_b, scenario], [left, right])

@@ -62,6 +62,8 @@ class GrowState:
     closed: bool = False
     audience: str | None = None
     reflected: list[str] = field(default_factory=list)  # reflections already used, never twice
+    followup: dict[str, Any] | None = None  # the follow-up on a remembered plan (people.followup.State)
+    goal_noted: bool = False  # the person's goal has been remembered for this session
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GrowState:

@@ -80,7 +80,35 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (turn_id, sentence, labeller)
     );
     """,
+    # 004: people. Accounts (hashed passwords), sessions owned by a person (every earlier session belongs to
+    # the local user), a share flag for Review, and memory items in the person's own words
+    """
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        password TEXT,
+        created_at TEXT NOT NULL
+    );
+    INSERT INTO users (id, role, password, created_at) VALUES ('local', 'member', NULL, '1970-01-01T00:00:00.000+00:00');
+    ALTER TABLE sessions ADD COLUMN user_id TEXT NOT NULL DEFAULT 'local';
+    ALTER TABLE sessions ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX sessions_user ON sessions(user_id, created_at);
+    CREATE TABLE memory (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        session_id TEXT,
+        turn_id INTEGER,
+        status TEXT NOT NULL DEFAULT 'open',
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX memory_user ON memory(user_id, kind, created_at);
+    """,
 ]
+
+LOCAL_USER = "local"  # the single user of a laptop install; owns every session made before accounts existed
 
 
 def now() -> str:
@@ -110,6 +138,8 @@ class Session:
     state: dict[str, Any]
     run_id: str | None = None
     scenario: str | None = None
+    user_id: str = "local"
+    shared: int = 0
 
 
 class TranscriptStore:
@@ -123,6 +153,7 @@ class TranscriptStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA secure_delete=ON")  # forgotten rows are overwritten, not left in free pages
         self.migrate()
 
     # -- schema ---------------------------------------------------------------------------------
@@ -145,17 +176,27 @@ class TranscriptStore:
     def close(self) -> None:
         self._db.close()
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for the people package's own tables (``assistant.people``); hold ``lock`` to write."""
+        return self._db
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self._lock
+
     # -- sessions -------------------------------------------------------------------------------
     def create_session(self, *, mode: str, backend: str, model: str, persona: str | None = None,
                        difficulty: str | None = None, state: dict[str, Any] | None = None,
                        run_id: str | None = None, scenario: str | None = None,
-                       session_id: str | None = None) -> str:
+                       session_id: str | None = None, user_id: str = LOCAL_USER) -> str:
         sid = session_id or uuid.uuid4().hex[:12]
         with self._lock:
             self._db.execute(
                 "INSERT INTO sessions (id, mode, persona, difficulty, backend, model, created_at, state,"
-                " run_id, scenario) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (sid, mode, persona, difficulty, backend, model, now(), json.dumps(state or {}), run_id, scenario),
+                " run_id, scenario, user_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (sid, mode, persona, difficulty, backend, model, now(), json.dumps(state or {}), run_id, scenario,
+                 user_id),
             )
         return sid
 
@@ -174,8 +215,13 @@ class TranscriptStore:
         with self._lock:
             self._db.execute("UPDATE sessions SET state=? WHERE id=?", (json.dumps(state), sid))
 
-    def sessions(self, *, run_id: str | None = None, mode: str | None = None, limit: int = 200) -> list[Session]:
+    def sessions(self, *, run_id: str | None = None, mode: str | None = None, user_id: str | None = None,
+                 limit: int = 200) -> list[Session]:
+        """Newest first; ``user_id`` gives that person's own conversations (never eval-run sessions)."""
         sql, args = "SELECT id FROM sessions WHERE 1=1", []
+        if user_id:
+            sql += " AND user_id=? AND run_id IS NULL"
+            args.append(user_id)
         if run_id:
             sql += " AND run_id=?"
             args.append(run_id)

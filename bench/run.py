@@ -71,7 +71,7 @@ def bench_ask() -> None:
     from assistant.config import load_settings
 
     for label, guarded in (("with guard", True), ("without guard", False)):
-        coach = Coach(load_settings(backend="embedded"))
+        coach = Coach(load_settings(backend="embedded"), remember=False)
         if not guarded:  # the guard's checks and fallback switched off: what the raw chain costs
             import assistant.chain as chain
 

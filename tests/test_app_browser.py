@@ -141,6 +141,9 @@ def test_rehearse_tab_turn_and_debrief(fake_app: str, page) -> None:
     page.wait_for_function("(name) => document.querySelector('#rehearse-brief').innerText.includes(name)",
                            arg=f"You are talking with {persona.name}")
     assert persona.hidden_concern not in page.locator("#rehearse-brief").inner_text()
+    # and the chat says who is on the other side
+    page.wait_for_function("(name) => document.querySelector('#rehearse-chat').innerText.includes(name)",
+                           arg=f"talking with {persona.name}")
 
     page.locator("#rehearse-input textarea").fill("Thanks for making time. How are things going for you lately?")
     page.locator("#rehearse-send").click()
@@ -151,6 +154,22 @@ def test_rehearse_tab_turn_and_debrief(fake_app: str, page) -> None:
 
     page.locator("#rehearse-end").click()
     page.wait_for_function("() => document.querySelector('#rehearse-debrief').innerText.includes('Scorecard')")
+    assert "where it" in page.locator("#rehearse-debrief").inner_text()  # each rating says where and why
+
+    # try again from here: a second line, then back to before it, and a different second line
+    page.locator("#rehearse-input textarea").fill("Calm down, that's just how it is.")
+    page.locator("#rehearse-send").click()
+    page.wait_for_function("() => document.querySelectorAll(\"#rehearse-chat [data-testid='user']\").length === 2")
+    page.wait_for_function("() => document.querySelectorAll(\"#rehearse-chat [data-testid='bot']\").length === 2")
+    page.locator("#rehearse-from input").fill("2")
+    page.locator("#rehearse-retry").click()
+    page.wait_for_function("() => document.querySelector('#rehearse-tension').innerText.includes('trying again')")
+    assert page.locator("#rehearse-chat [data-testid='user']").count() == 1
+    assert page.locator("#rehearse-chat [data-testid='bot']").last.inner_text().strip() == reply
+    page.locator("#rehearse-input textarea").fill("It sounds like a lot has been going on. What matters most to you?")
+    page.locator("#rehearse-send").click()
+    page.wait_for_function("() => document.querySelectorAll(\"#rehearse-chat [data-testid='user']\").length === 2")
+    assert "Calm down" not in page.locator("#rehearse-chat").inner_text()
 
 
 @pytest.mark.slow

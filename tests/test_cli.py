@@ -280,6 +280,19 @@ def test_a_rehearsal_continued_by_session_stays_a_rehearsal() -> None:
     assert "tension" in store().session(sid).state and state_before
 
 
+def test_try_again_from_an_earlier_line() -> None:
+    first = ok_json(coach("ask", "--json", "--dry-run", "--mode", "rehearse", "--persona", "ic-refuses-management",
+                          "What kind of work gives you the most energy?"))
+    sid = first["session"]
+    ok_json(coach("ask", "--json", "--dry-run", "--session", sid, "You need to step up, it's the natural next step."))
+    again = ok_json(coach("ask", "--json", "--dry-run", "--session", sid, "--from-turn", "2",
+                          "It sounds like the deep technical work is what you love."))
+    assert again["session"] != sid and again["band"] != "dismissed"
+    assert [t.text for t in store().turns(again["session"])][0] == "What kind of work gives you the most energy?"
+    bad = coach("ask", "--dry-run", "--session", sid, "--from-turn", "9", "hello")
+    assert bad.returncode != 0 and "choose a turn from 1 to 2" in assert_one_error_line(bad)
+
+
 def test_a_hung_model_server_fails_within_the_turn_budget_and_keeps_the_message() -> None:
     """A server that accepts the connection and never answers: one line naming it, within COACH_TIMEOUT
     (plus process start), and the user's message is stored."""

@@ -137,3 +137,36 @@ def test_tension_over_time_is_a_one_line_plot() -> None:
     assert tension_sparkline([0, 5, 10]) == "▁▄█"
     assert tension_sparkline([]) == "▁" and len(tension_sparkline(list(range(40)))) == 24
     assert tension_sparkline([-3, 14]) == "▁█"  # out-of-range values are clamped, never an error
+
+
+def test_every_rating_points_at_its_line_labelled(settings: Settings, store: TranscriptStore) -> None:
+    """Issue 13: each row says where it happened, or for a missing practice where it was most needed."""
+    sid = rehearse(settings, store, ["What has been on your mind lately?", "What else is going on for you?",
+                                     "Okay. Let's talk about the roadmap."], "stay-interview-outside-offer", "easy")
+    result = debrief(store, sid)
+    lines = [t.text for t in store.turns(sid) if t.role == "user"]
+    rows = {r["practice"]: r for r in result["scorecard"]}
+    for r in rows.values():
+        assert r["quote"] in lines[r["turn"] - 1]  # the turn named is the line quoted
+        assert r["why"].startswith(f"Turn {r['turn']}, ")
+        expected = "where it was most needed" if r["rating"] == "missing" else "where it happened"
+        assert r["evidence"] == expected and expected in r["why"]
+    # on easy the concern comes out in the first reply; the next line moved on: listening was needed there
+    bands = [t.meta["band"] for t in store.turns(sid) if t.role == "assistant"]
+    assert bands[0] == "reveal"
+    heard = rows["listened and reflected"]
+    assert heard["rating"] == "missing" and heard["turn"] == 2 and "opened up" in heard["why"]
+    assert rows["agreed next steps"]["turn"] == 3 and "ended" in rows["agreed next steps"]["why"]
+
+
+def test_listening_is_most_needed_after_the_fullest_answer_when_nobody_opened_up(
+        settings: Settings, store: TranscriptStore) -> None:
+    sid = rehearse(settings, store, ["How do you feel about where your pay sits right now?",
+                                     "What would you want to be building here in three years?",
+                                     "Can we meet again next Friday with a written outline of a staff role?"],
+                   "ic-refuses-management", "hard")
+    replies = [t for t in store.turns(sid) if t.role == "assistant"]
+    assert not any(t.meta["band"] in ("open", "reveal") for t in replies)
+    row = next(r for r in debrief(store, sid)["scorecard"] if r["practice"] == "listened and reflected")
+    fullest = max(range(2), key=lambda i: len(replies[i].text.split()))
+    assert row["rating"] == "missing" and row["turn"] == fullest + 2 and "said the most" in row["why"]

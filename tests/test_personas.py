@@ -93,4 +93,4 @@ def test_the_brief_names_who_and_what_the_manager_knows_but_never_the_hidden_con
         brief = persona_brief(p)
         assert p.name in brief and p.role in brief and p.background in brief
         assert p.hidden_concern not in brief and p.wants not in brief
-        assert not any(line in brief for band in ("reveal", "agree") for line in getattr(p.lines, band))
+        assert not any(line in brief for band in ("reveal", "agree") for line in p.lines.said(band))

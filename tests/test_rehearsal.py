@@ -12,8 +12,9 @@ from assistant.config import Settings
 from assistant.errors import InputError, NotFoundError
 from assistant.llm import FakeChatModel
 from assistant.personas import BANDS, get_persona, load_personas
-from assistant.rehearsal import DIFFICULTIES, Rehearsal, analyse, breaks_character, check_rephrase
+from assistant.rehearsal import DIFFICULTIES, Rehearsal, analyse
 from assistant.transcripts import TranscriptStore
+from assistant.voice import BAND_VOICE, breaks_character, check_rephrase, check_reply
 
 PRIYA = "stay-interview-outside-offer"
 GOOD = [
@@ -23,6 +24,15 @@ GOOD = [
     "I appreciate how much you have carried for this team. What else is going on for you?",
     "So nobody has asked you about your future. What would you like to happen from here?",
     "Let's agree a next step: shall we meet again next Friday with a draft?",
+]
+# Good questions that all ask for the real story: when the concern comes out depends only on difficulty.
+ASKING_WHAT_IS_GOING_ON = [
+    "What has been on your mind lately?",
+    "What else is going on for you at the moment?",
+    "It sounds like there is more to this. What is really going on?",
+    "I appreciate you telling me that. What else is on your mind?",
+    "What is really behind all this for you?",
+    "What else is going on for you?",
 ]
 DISMISSIVE = [
     "Calm down, that's just how it is here.",
@@ -87,7 +97,7 @@ def test_tension_rises_under_dismissal_and_advice(settings: Settings, store: Tra
 
 def test_dismissal_gets_a_dismissed_reply(settings: Settings, store: TranscriptStore) -> None:
     result = Rehearsal(settings, store).turn("Calm down, that's just how it is.", PRIYA)
-    assert result["reply"] in get_persona(PRIYA).lines.dismissed
+    assert result["reply"] in get_persona(PRIYA).lines.said("dismissed")
 
 
 @pytest.mark.parametrize("persona_id", [p.id for p in load_personas()])
@@ -96,16 +106,17 @@ def test_hard_withholds_under_dismissal_and_reveals_after_good_questions(
     persona = get_persona(persona_id)
     bad = play(Rehearsal(settings, store), DISMISSIVE, persona_id, "hard")
     assert not any(r["revealed"] for r in bad)
-    assert not any(r["reply"] in persona.lines.reveal for r in bad)
+    assert not any(r["reply"] in persona.lines.said("reveal") for r in bad)
     good = play(Rehearsal(settings, store), GOOD, persona_id, "hard")
     assert good[-1]["revealed"]
-    assert any(r["reply"] in persona.lines.reveal for r in good)
+    assert any(r["reply"] in persona.lines.said("reveal") for r in good)
     assert first_reveal(good) >= 2  # on hard it has to be earned over several turns
 
 
 def test_easy_reveals_sooner_than_hard(settings: Settings, store: TranscriptStore) -> None:
-    when = {d: first_reveal(play(Rehearsal(settings, store), GOOD, PRIYA, d)) for d in DIFFICULTIES}
-    assert when["easy"] < when["medium"] < when["hard"] < len(GOOD)
+    when = {d: first_reveal(play(Rehearsal(settings, store), ASKING_WHAT_IS_GOING_ON, PRIYA, d))
+            for d in DIFFICULTIES}
+    assert when["easy"] < when["medium"] < when["hard"] < len(ASKING_WHAT_IS_GOING_ON)
 
 
 def test_difficulty_scales_the_steps(settings: Settings, store: TranscriptStore) -> None:
@@ -122,7 +133,7 @@ def test_difficulty_scales_the_steps(settings: Settings, store: TranscriptStore)
 def test_every_persona_holds_character_for_six_turns(
         settings: Settings, store: TranscriptStore, persona_id: str, difficulty: str) -> None:
     persona = get_persona(persona_id)
-    said = {line for band in BANDS for line in getattr(persona.lines, band)}
+    said = {line for band in BANDS for line in persona.lines.said(band)}
     results = play(Rehearsal(settings, store), MIXED, persona_id, difficulty)
     for r in results:
         assert r["reply"].strip()
@@ -134,7 +145,7 @@ def test_every_persona_holds_character_for_six_turns(
 def test_no_persona_line_breaks_character() -> None:
     for persona in load_personas():
         for band in BANDS:
-            for line in getattr(persona.lines, band):
+            for line in persona.lines.said(band):
                 assert breaks_character(line) is None, (persona.id, line)
 
 
@@ -192,7 +203,7 @@ def test_analyse_catches_what_the_coder_misses() -> None:
 
 def test_check_rephrase_accepts_and_rejects() -> None:
     p = get_persona(PRIYA)
-    line = p.lines.neutral[0]
+    line = p.lines.said("neutral")[0]
     assert check_rephrase("I find the staff level role appealing, a real step up in scope and pay.", line, p,
                           False) is None
     rejected = {
@@ -211,7 +222,7 @@ def test_check_rephrase_accepts_and_rejects() -> None:
 
 def test_check_rephrase_guards_the_hidden_concern() -> None:
     p = get_persona(PRIYA)
-    line = p.lines.open[0]
+    line = p.lines.said("open")[0]
     leak = ("Honestly, I started taking the offer seriously because nobody here asked what I want next, "
             "and their hiring manager asked in the first call.")
     assert "hidden concern" in (check_rephrase(leak, line, p, revealed=False) or "")
@@ -219,7 +230,7 @@ def test_check_rephrase_guards_the_hidden_concern() -> None:
 
 
 def test_model_rephrasing_is_used_only_when_it_passes(settings: Settings, store: TranscriptStore) -> None:
-    good = "I find the staff level role appealing, a real step up in scope and pay."
+    good = "I think the offer is generous, honestly. I would rather leave it at that."
     model = FakeChatModel(responses=[good, "As an AI language model, I would suggest you try harder."])
     rehearsal = Rehearsal(settings, store, model=model, rephrase=True)
     first = rehearsal.turn("What matters most to you about the offer?", PRIYA)
@@ -227,7 +238,8 @@ def test_model_rephrasing_is_used_only_when_it_passes(settings: Settings, store:
     second = rehearsal.turn("What else is on your mind?", None, session_id=first["session"])
     persona = get_persona(PRIYA)
     assert second["voice"] == "line"
-    assert second["reply"] == getattr(persona.lines, second["band"])[0]
+    meta = [t.meta for t in store.turns(first["session"]) if t.role == "assistant"][-1]
+    assert second["reply"] == persona.lines.said(meta["line_band"])[meta["line"]]
 
 
 def test_a_failing_model_falls_back_to_the_line_and_says_so(settings: Settings, store: TranscriptStore) -> None:
@@ -238,7 +250,7 @@ def test_a_failing_model_falls_back_to_the_line_and_says_so(settings: Settings, 
     rehearsal = Rehearsal(settings, store, model=Broken(), rephrase=True)
     out = rehearsal.turn("What matters most to you about the offer?", PRIYA)
     assert out["fallback"] is True and out["voice"] == "fallback" and "scripted line" in out["notice"]
-    assert out["reply"] in [line for band in ("guarded", "neutral", "open") for line in getattr(get_persona(PRIYA).lines, band)]
+    assert out["reply"] in [line for band in ("guarded", "neutral", "open") for line in get_persona(PRIYA).lines.said(band)]
 
 
 @pytest.mark.slow
@@ -252,7 +264,7 @@ def test_embedded_model_holds_character(tmp_path: Path) -> None:
     assert type(rehearsal.model).__name__ == "LlamaCppChat"
     replies = [t for t in store.turns(results[0]["session"]) if t.role == "assistant"]
     for r, turn in zip(results, replies, strict=True):
-        line = getattr(persona.lines, turn.meta["band"])[turn.meta["line"]]
+        line = persona.lines.said(turn.meta["line_band"])[turn.meta["line"]]
         assert r["reply"].strip()
         assert breaks_character(r["reply"]) is None, r["reply"]
         if r["voice"] == "model":
@@ -276,3 +288,57 @@ def test_a_crisis_disclosure_pauses_the_rehearsal(tmp_path) -> None:
     scene = engine.turn("You're overreacting, everyone has to do overtime.", persona_id=None,
                         session_id=first["session"])
     assert scene["safety"] is None
+
+
+def test_try_again_restarts_from_an_earlier_line_with_the_state_it_had(settings: Settings,
+                                                                         store: TranscriptStore) -> None:
+    rehearsal = Rehearsal(settings, store)
+    first = play(rehearsal, ["What has been on your mind lately?", "Calm down, that's just how it is.",
+                             "Everyone has to do on-call, you're overreacting."], PRIYA, "medium")
+    sid = first[0]["session"]
+    branch = rehearsal.try_again(sid, 2)
+    assert branch != sid
+    kept = store.turns(branch)
+    assert [t.text for t in kept] == [t.text for t in store.turns(sid)[:2]]  # line 1 and its reply
+    again = rehearsal.turn("It sounds like that landed badly. What would help right now?", None, session_id=branch)
+    assert again["tension"] < first[1]["tension"]  # the dismissal never happened on this branch
+    assert again["reply"] != first[0]["reply"]  # the line said before the branch is not said again
+    assert len([t for t in store.turns(sid) if t.role == "user"]) == 3  # the original is untouched
+    assert store.session(branch).state["branched_from"] == {"session": sid, "turn": 2}
+    with pytest.raises(InputError, match="from 1 to 3"):
+        rehearsal.try_again(sid, 4)
+
+
+def test_a_strong_model_speaks_freely_but_is_checked(settings: Settings, store: TranscriptStore) -> None:
+    """On an OpenAI-compatible model the persona answers from its card and the scene; a reply that coaches
+    the manager or tells the concern before it is earned is replaced by the chosen line."""
+    free = "Honestly, the pager wakes me most weeks. I fix it, and then I carry on with my day."
+    leak = "The money isn't it. In six years nobody here has asked what I want next; their manager asked me."
+    coaching = "It sounds like you want to know more. What matters most to you?"
+    seen: list[str] = []
+
+    class Recording(FakeChatModel):
+        def _reply(self, messages):  # type: ignore[override]
+            seen.append(" ".join(str(m.content) for m in messages))
+            return super()._reply(messages)
+
+    model = Recording(responses=[free, leak, coaching])
+    rehearsal = Rehearsal(Settings(backend="openai", data_dir=settings.data_dir), store, model=model)
+    assert rehearsal.free and not rehearsal.rephrase
+    first = rehearsal.turn("How has the on-call load been?", PRIYA, "hard")
+    assert first["reply"] == free and first["voice"] == "model"
+    second = rehearsal.turn("Is it the money?", None, session_id=first["session"])
+    assert not second["revealed"] and second["voice"] == "line" and second["reply"] != leak
+    third = rehearsal.turn("Tell me about the platform.", None, session_id=first["session"])
+    assert third["voice"] == "line" and third["reply"] != coaching
+    # what the model was told: the card, how open to be, the manager's words; never the concern unearned
+    assert all(get_persona(PRIYA).hidden_concern not in prompt for prompt in seen)
+    assert "How has the on-call load been?" in seen[0] and BAND_VOICE[first["band"]] in seen[0]
+    assert "How has the on-call load been?" in seen[1]  # the scene so far goes with the next turn
+
+
+def test_check_reply_free_allows_new_words_but_not_a_leak() -> None:
+    p = get_persona(PRIYA)
+    line = p.lines.said("neutral")[0]
+    assert check_reply("I get paged a lot, mostly at night, and I am tired of it.", line, p, False, free=True) is None
+    assert check_reply("I get paged a lot, mostly at night, and I am tired of it.", line, p, False) is not None

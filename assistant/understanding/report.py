@@ -14,7 +14,7 @@ from typing import Any
 from .data import SAFETY_DIR, SAFETY_KINDS, Conversation, SafetyRow, read_rows
 from .safety import SafetyScreen
 
-SIGNALS = ("safety", "coder", "audience", "grow")
+SIGNALS = ("safety", "coder", "audience", "grow", "next_step")
 SPLITS = ("train", "dev", "blind")
 
 
@@ -96,7 +96,7 @@ def report(signals: list[str] | None = None, split: str = "blind") -> dict[str, 
         out["safety"] = safety_report(split)
     if "coder" in signals:
         out["coder"] = coder_report(split)
-    for name in ("audience", "grow"):
+    for name in ("audience", "grow", "next_step"):
         if name in signals:
             from .turn import signal_report
 
@@ -126,7 +126,7 @@ def text_report(figures: dict[str, Any]) -> str:
             for code, k in f["per_class"].items():
                 lines.append(f"  {code:16} P {k['precision']:.3f}  R {k['recall']:.3f}  F1 {k['f1']:.3f}  "
                              f"n={k['support']}")
-    for name in ("audience", "grow"):
+    for name in ("audience", "grow", "next_step"):
         if name in figures:
             f = figures[name]
             lines.append(f"{name} ({f['split']}): accuracy {f['accuracy']:.3f} (n={f['n']}); confident on "

@@ -28,9 +28,10 @@ from .heads import LinearHead, fit
 
 MODELS = ROOT / "evals" / "models"
 LABELS = {"audience": ("manager", "high-performer"),
-          "grow": ("goal", "reality", "options", "commitment", "other")}
+          "grow": ("goal", "reality", "options", "commitment", "other"),
+          "next_step": ("proposal", "other")}
 # the share of dev readings that may be wrong among those the head is confident about
-PRECISION_TARGET = {"audience": 0.95, "grow": 0.85}
+PRECISION_TARGET = {"audience": 0.95, "grow": 0.85, "next_step": 0.9}
 
 
 def signal_rows(signal: str, split: str) -> list[LabelRow]:
