@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -196,7 +198,8 @@ def build_review_tab(settings: Settings, gate: Gate | None = None) -> None:
     team = settings.auth != "none"
     exports = Path(settings.data_dir) / "exports"
     exports.mkdir(parents=True, exist_ok=True)
-    gr.set_static_paths([exports])  # exports may live outside the working and temp folders
+    # exports are not static files: a reviewer gets copies through the export event (Gradio's cache, an
+    # unguessable path per request), so nobody else can fetch DATA_DIR/exports/* by name
     headers = ["run", "created", "backend", "model", "suites", *[SHORT[m] for m in (*METRICS, *MITI)]]
     codes = list(CODES)
 
@@ -255,7 +258,9 @@ def build_review_tab(settings: Settings, gate: Gate | None = None) -> None:
         if not run_id or run_id not in run_choices(store):
             return None, "Pick a run to export."
         paths = export_run(store, run_id, exports)
-        return paths, f"Exported `{Path(paths[0]).name}` and `{Path(paths[1]).name}`."
+        handed = Path(tempfile.mkdtemp(prefix="coach-export-"))
+        copies = [str(shutil.copy(p, handed / Path(p).name)) for p in paths]
+        return copies, f"Exported `{Path(paths[0]).name}` and `{Path(paths[1]).name}`."
 
     def on_pair(who: Identity, a: str | None, b: str | None) -> tuple[Any, ...]:
         def ids(r: str | None) -> set[str]:

@@ -107,7 +107,10 @@ def test_review_tab_end_to_end(page, app: dict) -> None:
     href = files.locator("a[href*='.csv']").first.get_attribute("href") or ""
     body = page.request.get(href if href.startswith("http") else app["url"].rstrip("/") + href).text()
     assert body.splitlines()[0].startswith("run_id,scenario,session") and run_id in body
-    assert (app["settings"].data_dir / "exports" / f"{run_id}.csv").is_file()
+    kept = app["settings"].data_dir / "exports" / f"{run_id}.csv"
+    assert kept.is_file()
+    # the kept copy is not a static file: only the copy handed to this reviewer's export event is served
+    assert page.request.get(app["url"].rstrip("/") + f"/gradio_api/file={kept}").status in (403, 404)
 
 
 def test_two_runs_side_by_side(page, app: dict) -> None:
