@@ -2,8 +2,9 @@
 and two `coach serve` processes against them. A person signs in on process 1, begins a coaching session,
 and continues it on process 2; the stored transcript has both turns in order under one session id.
 
-The model is the deterministic fake (``COACH_BACKEND=fake``): what is under test is the shared state, not the
-replies. Each process has its own data folder, so nothing reaches the second one through a local file.
+Both processes use one OpenAI-compatible model server (a small stand-in here that answers one line and
+records the prompts), so the prompt process 2 sends can be checked for the turn taken on process 1. Each
+process has its own data folder, so nothing reaches the second one through a local file.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +36,60 @@ def _coach(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Compl
     return proc
 
 
+class _ModelServer(BaseHTTPRequestHandler):
+    """An OpenAI-compatible chat server that answers one coaching line and keeps every prompt it was sent."""
+
+    prompts: list[str] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+        type(self).prompts.append(json.dumps(body.get("messages", []), ensure_ascii=False))
+        reply = "It sounds like this matters to you. What would make it feel worthwhile?"
+        if body.get("stream"):
+            chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                     "choices": [{"index": 0, "delta": {"role": "assistant", "content": reply}, "finish_reason": None}]}
+            done = {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            out = f"data: {json.dumps(chunk)}\n\ndata: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode()
+            kind = "text/event-stream"
+        else:
+            out = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                              "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
+                                           "finish_reason": "stop"}],
+                              "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
+            kind = "application/json"
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+
 @pytest.fixture
-def team(pg_server: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """PostgreSQL + chroma run + two `coach serve` processes; everything stopped after."""
+def model_server() -> Iterator[str]:
+    _ModelServer.prompts = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ModelServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def team(pg_server: Any, model_server: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """PostgreSQL + chroma run + a model server + two `coach serve` processes; everything stopped after."""
     url = pg_server.database()
     servers: list[tuple[subprocess.Popen, Any]] = []
     try:
         with chroma_server(tmp_path / "chroma-server") as chroma_url:
-            base = {k: v for k, v in os.environ.items() if not k.startswith("COACH_")}
-            env = {**base, "COACH_BACKEND": "fake", "COACH_DATABASE_URL": url, "COACH_CHROMA_URL": chroma_url,
+            base = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "OPENAI_"))}
+            env = {**base, "COACH_BACKEND": "openai", "COACH_BASE_URL": model_server, "COACH_API_KEY": "x",
+                   "COACH_MODEL": "m", "COACH_DATABASE_URL": url, "COACH_CHROMA_URL": chroma_url,
                    "COACH_AUTH": "users", "GRADIO_ANALYTICS_ENABLED": "False"}
             _coach({**env, "COACH_DATA_DIR": str(tmp_path / "admin")}, "index")
             _coach({**env, "COACH_DATA_DIR": str(tmp_path / "admin")}, "users", "add", "ana", "--role", "member",
@@ -112,8 +160,11 @@ def test_a_session_begun_on_one_process_continues_on_another(team: dict[str, Any
     assert [turns[0].text, turns[2].text] == [FIRST, SECOND]
     session = store.session(sid)
     assert session.user_id == "ana" and [s.id for s in store.sessions(user_id="ana")] == [sid]
-    # process 2 took its turn from the state process 1 left (read from PostgreSQL, not its own memory)
+    # process 2 took its turn from the state process 1 left (read from PostgreSQL, not its own memory), and the
+    # prompt it sent the model server had the first turn in it
     assert session.state["coachee_turns"] == 2
+    second = [p for p in _ModelServer.prompts if SECOND in p]
+    assert second and all(FIRST in p for p in second), _ModelServer.prompts
     store.close()
 
 
