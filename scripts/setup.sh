@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up: .venv/ from the lock, llama-cpp-python built once with safe CPU flags and cached,
-# and (with --test) Debian's Chromium for the browser tests and PostgreSQL for the store tests. A second run with nothing changed is ~1 s.
+# and (with --test) Debian's Chromium for the browser tests and PostgreSQL for the store tests.
+# A second run with nothing changed is ~1 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

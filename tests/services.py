@@ -82,6 +82,12 @@ class Postgres:
             log = self.log.read_text(errors="replace")[-800:] if self.log.exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {started.stderr.strip()} {log}")
 
+    def restart(self) -> None:
+        """Stop and start the server on the same port (connections are dropped, data kept)."""
+        done = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-m", "fast", "-w", "-t", "60", "restart")
+        if done.returncode:
+            raise RuntimeError(f"pg_ctl restart failed: {done.stderr.strip()}")
+
     def database(self) -> str:
         """A new empty database on this server; its URL."""
         import psycopg

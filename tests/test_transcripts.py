@@ -12,7 +12,7 @@ import pytest
 
 from assistant.config import Settings, load_settings
 from assistant.db import statements
-from assistant.errors import ConfigError, NotFoundError
+from assistant.errors import BackendError, ConfigError, NotFoundError
 from assistant.transcripts import MIGRATIONS, TranscriptStore
 
 
@@ -143,6 +143,21 @@ def test_several_processes_may_migrate_a_new_database_at_once(pg_server) -> None
         store = TranscriptStore(url)
         assert store.db.version() == len(MIGRATIONS)
         assert store.db.execute("SELECT COUNT(*) FROM users WHERE id='local'").fetchone()[0] == 1
+        store.close()
+    finally:
+        pg_server.drop(url)
+
+
+def test_a_restarted_server_fails_one_statement_then_the_store_connects_again(pg_server) -> None:
+    url = pg_server.database()
+    try:
+        store = TranscriptStore(url)
+        sid = store.create_session(mode="coach", backend="fake", model="m")
+        pg_server.restart()
+        with pytest.raises(BackendError, match="the database .* failed"):
+            store.add_turn(sid, "user", "during the restart")
+        store.add_turn(sid, "user", "after it")
+        assert [t.text for t in store.turns(sid)] == ["after it"]
         store.close()
     finally:
         pg_server.drop(url)
