@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import BackendError, ConfigError
+from .errors import BackendError, CoachError, ConfigError
 
 SCHEMES = ("postgresql", "postgres")
 _MIGRATION_LOCK = 73_615_001  # pg_advisory_xact_lock key: one migrator at a time across processes
@@ -228,7 +228,10 @@ class Database:
                 yield self
             except BaseException:
                 self._depth = 0
-                self.execute("ROLLBACK")
+                try:
+                    self.execute("ROLLBACK")
+                except CoachError:  # the connection is gone, and the server rolled back with it
+                    pass
                 raise
             self._depth = 0
             self.execute("COMMIT")
