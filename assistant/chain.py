@@ -44,7 +44,7 @@ from .prompts import load_data, load_prompt
 from .quality import audience_mismatch
 from .retrieval import HandbookIndex, Hit
 from .stages import AIMS, GrowState, is_commitment
-from .transcripts import LOCAL_USER, TranscriptStore
+from .transcripts import LOCAL_USER, TranscriptStore, open_store
 from .understanding.coder import code_text
 from .understanding.encoder import embed
 from .understanding.referrals import referral, resume_line
@@ -86,7 +86,7 @@ class Coach:
     def __init__(self, settings: Settings, store: TranscriptStore | None = None, model: BaseChatModel | None = None,
                  index: HandbookIndex | None = None, safety: SafetyScreen | None = None, remember: bool = True) -> None:
         self.settings = settings
-        self.store = store or TranscriptStore(settings.db_path)
+        self.store = store or open_store(settings)
         self._model = model
         self._index = index
         self.safety = safety or SafetyScreen()

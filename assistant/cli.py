@@ -122,12 +122,12 @@ def ask(
 ) -> None:
     """Say something to the coach and get one reply."""
     from .people.accounts import Accounts
-    from .transcripts import TranscriptStore
+    from .transcripts import open_store
 
     if from_turn is not None and not (session and message is not None):
         raise InputError("--from-turn needs --session and a MESSAGE (the line to say instead)")
 
-    store = TranscriptStore(_settings("fake" if dry_run else backend).db_path)
+    store = open_store(_settings("fake" if dry_run else backend))
     user = Accounts(store).get(user).id  # an unknown person is an error before anything is stored
     if session:  # a typo must not silently start a new session; a rehearsal continues as a rehearsal
         exists = store.has_session(session) and store.session(session).user_id == user
@@ -310,10 +310,10 @@ def debrief(session: str = typer.Option(..., "--session", help="a rehearse sessi
             user: str = typer.Option(LOCAL_USER, "--user", help=USER_HELP)) -> None:
     """Scorecard and reflective questions after a rehearsal."""
     from .debrief import debrief as run_debrief
-    from .transcripts import TranscriptStore
+    from .transcripts import open_store
 
     settings = _settings()
-    result = run_debrief(TranscriptStore(settings.db_path), session, user_id=user.strip().lower())
+    result = run_debrief(open_store(settings), session, user_id=user.strip().lower())
     if as_json:
         _out(result)
         return
@@ -474,9 +474,9 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
     settings = load_settings(auth=auth)
     if settings.auth != "none":
         from .people.accounts import Accounts
-        from .transcripts import TranscriptStore
+        from .transcripts import open_store
 
-        people = [u for u in Accounts(TranscriptStore(settings.db_path)).all() if u.id != LOCAL_USER]
+        people = [u for u in Accounts(open_store(settings)).all() if u.id != LOCAL_USER]
         if settings.auth == "users" and not any(u.has_password for u in people):
             raise InputError("--auth users needs accounts: add one with `coach users add NAME --role member`")
         if not people:

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     chroma_path: Path | None = Field(None, validation_alias=AliasChoices("chroma_path", "COACH_CHROMA_PATH"))
     chroma_url: str | None = Field(None, validation_alias=AliasChoices("chroma_url", "COACH_CHROMA_URL"))
     db: Path | None = Field(None, validation_alias=AliasChoices("db", "COACH_DB"))
+    # a PostgreSQL server shared by several `coach serve` processes (docs/deploy.md); unset: the SQLite file
+    database_url: str | None = Field(None, validation_alias=AliasChoices("database_url", "COACH_DATABASE_URL"))
     knowledge_dir: Path = Field(
         ROOT / "knowledge", validation_alias=AliasChoices("knowledge_dir", "COACH_KNOWLEDGE_DIR")
     )
@@ -96,6 +98,18 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown backend {v!r}; known backends: {', '.join(BACKENDS)}")
         return v
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str | None) -> str | None:
+        from .db import check_url
+
+        if v is None or not v.strip():
+            return None
+        try:
+            return check_url(v)
+        except ValueError as exc:
+            raise ValueError(f"COACH_DATABASE_URL: {exc}") from None
+
     @field_validator("embeddings")
     @classmethod
     def _known_embeddings(cls, v: str) -> str:
@@ -109,6 +123,8 @@ class Settings(BaseSettings):
         self.data_dir = Path(self.data_dir).expanduser()
         if self.chroma_path is None:
             self.chroma_path = self.data_dir / "chroma"
+        if self.database_url and self.db:
+            raise ValueError("set COACH_DATABASE_URL (PostgreSQL) or COACH_DB (a SQLite file), not both")
         if self.auth == "header" and not (self.trusted_header or "").strip():
             raise ValueError("COACH_AUTH=header needs COACH_TRUSTED_HEADER (the header your SSO proxy sets)")
         return self

@@ -27,7 +27,7 @@ from .knowledge import TOPICS
 from .prompts import read_yaml
 from .scorers import METRICS, SCORERS, TARGETS, Transcript, check_expectations, coded_sentences, pooled, transcript_of
 from .stages import STAGES
-from .transcripts import TranscriptStore
+from .transcripts import open_store
 from .understanding.coder import split_sentences
 from .understanding.safety import KINDS
 
@@ -193,7 +193,7 @@ def run_suites(suite_paths: list[Path], out_dir: Path | None, settings: Settings
     run_id = f"{stamp}-{'+'.join(s.name for _, s in suites)}-{settings.backend}-{uuid.uuid4().hex[:4]}"
     out = Path(out_dir) if out_dir else ROOT / "runs" / run_id
     out.mkdir(parents=True, exist_ok=True)
-    coach = coach or Coach(settings, store=TranscriptStore(settings.db_path), remember=False)
+    coach = coach or Coach(settings, store=open_store(settings), remember=False)
     store, started = coach.store, time.perf_counter()
     store.create_run(run_id, [str(p) for p, _ in suites], settings.backend, settings.model_name, str(out))
     simulator = functools.cache(lambda: SimulatedCoachee(coach.model))  # built only if a script runs out

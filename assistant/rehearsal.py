@@ -28,7 +28,7 @@ from .config import Settings
 from .errors import InputError, NotFoundError, check_text
 from .lines import Choice, LineChooser, message_parts
 from .personas import DIFFICULTIES, PERSONAS_DIR, Persona, get_persona, load_personas
-from .transcripts import LOCAL_USER, TranscriptStore
+from .transcripts import LOCAL_USER, TranscriptStore, open_store
 from .understanding.coder import code_text
 from .understanding.proposals import proposes_next_step
 from .understanding.referrals import referral
@@ -151,7 +151,7 @@ class Rehearsal:
                  model: BaseChatModel | None = None, *, rephrase: bool | None = None, free: bool | None = None,
                  personas_dir: Any = PERSONAS_DIR) -> None:
         self.settings = settings
-        self.store = store if store is not None else TranscriptStore(settings.db_path)
+        self.store = store if store is not None else open_store(settings)
         self._model = model
         # Only a strong (OpenAI-compatible) model speaks by default, freely from the card and the scene:
         # the fake backend must be deterministic, and the embedded 135M model takes seconds per line and

@@ -27,7 +27,7 @@ from .people.access import Gate, Identity, visible_to_reviewers
 from .people.redact import redact_names
 from .report import COLOURS, meets, miti_level, transcript_html
 from .scorers import METRICS, MITI, transcript_of
-from .transcripts import TranscriptStore
+from .transcripts import TranscriptStore, open_store
 from .understanding.coder import CODES
 
 SHORT = {"open_question_share": "open Q", "one_question_per_turn": "1 Q/turn", "unsolicited_advice": "advice",
@@ -193,7 +193,7 @@ def build_review_tab(settings: Settings, gate: Gate | None = None) -> None:
     checked for the reviewer role on the server (``gate``; local mode when None)."""
     from gradio.context import Context
 
-    store = TranscriptStore(settings.db_path)
+    store = open_store(settings)
     gate = gate or Gate(settings, store)
     team = settings.auth != "none"
     exports = Path(settings.data_dir) / "exports"

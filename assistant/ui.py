@@ -97,9 +97,9 @@ def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
     services = Services(settings)
     if warm:
         threading.Thread(target=services.warm, name="warm-up", daemon=True).start()
-    from .transcripts import TranscriptStore
+    from .transcripts import open_store
 
-    store = TranscriptStore(settings.db_path)
+    store = open_store(settings)
     gate = Gate(settings, store)
     team = settings.auth != "none"
 
@@ -304,8 +304,8 @@ def queued(demo: gr.Blocks, settings: Settings) -> gr.Blocks:
 
 def launch(settings: Settings, host: str = "127.0.0.1", port: int = 7860, open_browser: bool = False) -> None:
     from .people.access import Gate
-    from .transcripts import TranscriptStore
+    from .transcripts import open_store
 
     demo = build_app(settings, warm=True)
     queued(demo, settings).launch(server_name=host, server_port=port, inbrowser=open_browser, show_error=True,
-                                  css=CSS, **Gate(settings, TranscriptStore(settings.db_path)).launch_options())
+                                  css=CSS, **Gate(settings, open_store(settings)).launch_options())

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up: .venv/ from the lock, llama-cpp-python built once with safe CPU flags and cached,
-# and (with --test) Debian's Chromium for the browser tests. A second run with nothing changed is ~1 s.
+# and (with --test) Debian's Chromium for the browser tests and PostgreSQL for the store tests.
+# A second run with nothing changed is ~1 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +46,13 @@ if [[ $WITH_TEST == 1 ]] && ! command -v chromium >/dev/null 2>&1; then
     echo "setup: installing Debian's chromium for the browser tests..."
     SUDO=""; [[ $(id -u) != 0 ]] && SUDO="sudo"
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+# PostgreSQL's server programs for the store tests (tests/services.py starts a throwaway server; none is left running)
+if [[ $WITH_TEST == 1 ]] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "setup: installing Debian's postgresql for the store tests..."
+    SUDO=""; [[ $(id -u) != 0 ]] && SUDO="sudo"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
 fi
 
 # The coaching library's example and question vectors (~20 s once; cached by content under ~/.cache/hp-coach)

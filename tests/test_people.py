@@ -1,6 +1,7 @@
 """People (issue 14): accounts, sessions owned by a person, memory across sessions, the follow-up on a
 remembered plan, export / forget / purge, and the Review tab's privacy. Fast: the fake chat model (the
-safety screen, the coder and the follow-up outcome read the real local embedding)."""
+safety screen, the coder and the follow-up outcome read the real local embedding). Tests that take ``store``
+run twice, on SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from test_cli import assert_one_error_line, coach, ok_json
 
 from assistant.chain import Coach
 from assistant.config import Settings
+from assistant.db import Database, statements
 from assistant.errors import InputError, NotFoundError
 from assistant.people.accounts import Accounts, check_password
 from assistant.people.memory import Memory, excerpt, followup_line
@@ -35,6 +37,12 @@ def plan_session(c: Coach, user: str = LOCAL_USER) -> str:
     return sid
 
 
+@pytest.fixture
+def store(any_store: TranscriptStore) -> TranscriptStore:
+    """These tests run on SQLite and on PostgreSQL (``conftest.any_store``)."""
+    return any_store
+
+
 # -- accounts -------------------------------------------------------------------------------------------------
 def test_passwords_are_hashed_never_stored(store: TranscriptStore) -> None:
     accounts = Accounts(store)
@@ -42,8 +50,9 @@ def test_passwords_are_hashed_never_stored(store: TranscriptStore) -> None:
     stored = store.db.execute("SELECT password FROM users WHERE id='ana'").fetchone()[0]
     assert stored.startswith("scrypt$") and "correct horse" not in stored
     assert check_password("correct horse battery", stored) and not check_password("correct horse", stored)
-    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    assert b"correct horse battery" not in Path(store.path).read_bytes()
+    if store.path is not None:  # SQLite: not in the file either
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert b"correct horse battery" not in Path(store.path).read_bytes()
     assert accounts.verify("ANA", "correct horse battery") and not accounts.verify("ana", "wrong password")
     assert not accounts.verify("nobody", "correct horse battery") and not accounts.verify(LOCAL_USER, "")
     with pytest.raises(InputError):
@@ -54,19 +63,29 @@ def test_passwords_are_hashed_never_stored(store: TranscriptStore) -> None:
         accounts.add("bob", "member", "short")
 
 
-def test_migration_gives_earlier_sessions_to_the_local_user(tmp_path: Path) -> None:
+def test_migration_gives_earlier_sessions_to_the_local_user(store_target: str) -> None:
+    old = Database.open(store_target)
+    old.migrate(MIGRATIONS[:3])  # a store from before people existed
+    old.execute("INSERT INTO sessions (id, mode, backend, model, created_at) VALUES ('old1','coach','fake','f','2026-01-01')")
+    old.close()
+    store = TranscriptStore(store_target)
+    assert store.session("old1").user_id == LOCAL_USER and store.session("old1").shared == 0
+    assert [s.id for s in store.sessions(user_id=LOCAL_USER)] == ["old1"]
+    assert Accounts(store).get(LOCAL_USER).role == "member"
+    store.close()
+
+
+def test_a_sqlite_file_from_before_people_still_opens(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
-    for sql in MIGRATIONS[:3]:  # a store from before people existed
-        db.executescript(sql)
+    for migration in MIGRATIONS[:3]:  # exactly as earlier releases applied them
+        db.executescript(";\n".join(statements(migration, "sqlite")))
     db.execute("PRAGMA user_version=3")
     db.execute("INSERT INTO sessions (id, mode, backend, model, created_at) VALUES ('old1','coach','fake','f','2026-01-01')")
     db.commit()
     db.close()
     store = TranscriptStore(path)
-    assert store.session("old1").user_id == LOCAL_USER and store.session("old1").shared == 0
-    assert [s.id for s in store.sessions(user_id=LOCAL_USER)] == ["old1"]
-    assert Accounts(store).get(LOCAL_USER).role == "member"
+    assert store.session("old1").user_id == LOCAL_USER and store.db.version() == len(MIGRATIONS)
 
 
 # -- sessions belong to a person ---------------------------------------------------------------------------------

@@ -37,9 +37,9 @@ def _settings():
 
 
 def _store():
-    from ..transcripts import TranscriptStore
+    from ..transcripts import open_store
 
-    return TranscriptStore(_settings().db_path)
+    return open_store(_settings())
 
 
 def _user(store: Any, user: str) -> str:

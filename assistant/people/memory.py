@@ -104,10 +104,10 @@ class Memory:
             return same
         stamp = now()
         with self.store.lock:
-            cur = self.store.db.execute(
+            item_id = self.store.db.insert(
                 "INSERT INTO memory (user_id, kind, text, session_id, turn_id, status, created_at, updated_at)"
                 " VALUES (?,?,?,?,?,?,?,?)", (user_id, kind, text, session_id, turn_id, "open", stamp, stamp))
-        return self.get(int(cur.lastrowid or 0))
+        return self.get(item_id)
 
     def _referred(self, sid: str, idx: int) -> bool:
         turns = self.store.turns(sid)

@@ -11,8 +11,10 @@
 What "everything about a person" means: their account (not the built-in local user's row), the
 sessions they own (eval-run sessions are the L&D team's and are never touched), those sessions' turns,
 action plans and any labels on them, labels they made as a reviewer, their memory items, and the files
-written for them under ``<data dir>/people/<user>/``. Deleting uses SQLite's ``secure_delete`` (set by the
-store) and a WAL checkpoint, so forgotten text does not linger in the database file.
+written for them under ``<data dir>/people/<user>/``. On SQLite, deleting uses ``secure_delete`` (set by the
+store) and a WAL checkpoint, so forgotten text does not linger in the database file; on PostgreSQL the
+tables are vacuumed after, and the server's write-ahead log and backups keep old pages until they rotate
+(docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -98,18 +100,12 @@ def _delete_sessions(store: TranscriptStore, sids: list[str]) -> dict[str, int]:
 def forget(store: TranscriptStore, user_id: str, files_root: Path | None) -> dict[str, int]:
     """Delete everything about ``user_id``; returns what was deleted, per table (and files)."""
     uid = Accounts(store).get(user_id).id  # an unknown user is an error, not a silent "0 deleted"
-    with store.lock:
-        store.db.execute("BEGIN")
-        try:
-            deleted = _delete_sessions(store, _sessions_of(store, uid))
-            deleted["labels"] += store.db.execute("DELETE FROM labels WHERE labeller=?", (uid,)).rowcount
-            deleted["memory"] = store.db.execute("DELETE FROM memory WHERE user_id=?", (uid,)).rowcount
-            deleted["users"] = store.db.execute("DELETE FROM users WHERE id=? AND id<>?", (uid, LOCAL_USER)).rowcount
-            store.db.execute("COMMIT")
-        except Exception:
-            store.db.execute("ROLLBACK")
-            raise
-        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with store.db.transaction() as db:
+        deleted = _delete_sessions(store, _sessions_of(store, uid))
+        deleted["labels"] += db.execute("DELETE FROM labels WHERE labeller=?", (uid,)).rowcount
+        deleted["memory"] = db.execute("DELETE FROM memory WHERE user_id=?", (uid,)).rowcount
+        deleted["users"] = db.execute("DELETE FROM users WHERE id=? AND id<>?", (uid, LOCAL_USER)).rowcount
+    store.db.scrub(TABLES)
     deleted["files"] = 0
     folder = user_folder(files_root, uid) if files_root else None
     if folder and folder.exists():
@@ -124,20 +120,14 @@ def purge(store: TranscriptStore, older_than_days: float, at: datetime | None = 
     if older_than_days < 0:
         raise ValueError("older_than_days must be 0 or more")
     cutoff = ((at or datetime.now(UTC)) - timedelta(days=older_than_days)).isoformat(timespec="milliseconds")
-    with store.lock:
-        rows = store.db.execute(
+    with store.db.transaction() as db:  # the choice and the deletion together: a turn added meanwhile is not lost
+        rows = db.execute(
             "SELECT s.id FROM sessions s LEFT JOIN turns t ON t.session_id=s.id WHERE s.run_id IS NULL"
             " GROUP BY s.id HAVING MAX(COALESCE(t.created_at, s.created_at)) < ? AND s.created_at < ?",
             (cutoff, cutoff)).fetchall()
-        store.db.execute("BEGIN")
-        try:
-            deleted = _delete_sessions(store, [r[0] for r in rows])
-            deleted["memory"] = store.db.execute("DELETE FROM memory WHERE updated_at < ?", (cutoff,)).rowcount
-            store.db.execute("COMMIT")
-        except Exception:
-            store.db.execute("ROLLBACK")
-            raise
-        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        deleted = _delete_sessions(store, [r[0] for r in rows])
+        deleted["memory"] = db.execute("DELETE FROM memory WHERE updated_at < ?", (cutoff,)).rowcount
+    store.db.scrub(TABLES)
     return {"cutoff": cutoff, **deleted}  # type: ignore[dict-item]
 
 
