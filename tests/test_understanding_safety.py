@@ -77,6 +77,55 @@ def test_a_damaged_head_file_is_an_error_naming_the_file(tmp_path: Path) -> None
         LinearHead.load(bad)
 
 
+def test_a_damaged_tuned_view_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    import numpy as np
+
+    from assistant.understanding import tuned
+
+    spec = json.loads(HEAD_PATH.read_text())
+    assert "tuned" in spec, "the shipped safety head has its fine-tuned view"
+    lacking = tmp_path / "safety.json"
+    lacking.write_text(json.dumps({**spec, "tuned": {k: v for k, v in spec["tuned"].items() if k != "sha256"}}))
+    with pytest.raises(HeadFileError, match=r"safety\.json: field 'tuned' lacks 'sha256'"):
+        LinearHead.load(lacking)
+    changed = tmp_path / "elsewhere" / "safety.json"
+    changed.parent.mkdir()
+    changed.write_text(json.dumps(spec))
+    weights = changed.parent / spec["tuned"]["weights"]
+    data = bytearray((HEAD_PATH.parent / spec["tuned"]["weights"]).read_bytes())
+    data[-1] ^= 0xFF  # one flipped bit in the last tensor
+    weights.write_bytes(bytes(data))
+    tuned.load.cache_clear()
+    with pytest.raises(ValueError, match=r"safety-encoder\.safetensors: its sha256 differs.*train safety"):
+        SafetyScreen(head_path=changed).scores(["hello"])
+    weights.unlink()
+    with pytest.raises(ValueError, match=r"safety-encoder\.safetensors: missing"):
+        SafetyScreen(head_path=changed).scores(["hello"])
+    assert np.isfinite(SafetyScreen().scores(["hello"])[0]).all()
+
+
+def test_the_previous_message_cannot_refer_a_reply_that_adds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Context joins the previous message only when this one scores something of its own (CONTEXT_FLOOR)."""
+    import numpy as np
+
+    from assistant.understanding import safety
+
+    screen = SafetyScreen()
+    threshold = screen.head.router.threshold
+    probs = np.zeros((2, len(screen.head.classes)))
+    probs[:, screen.head.classes.index("legal")] = 0.9
+
+    def fake(alone: float, joined: float):
+        readings = iter([alone, joined])  # the message alone first, then (only if needed) joined
+        return lambda texts: (np.array([next(readings)]), probs[:1])
+
+    monkeypatch.setattr(screen, "scores", fake(0.05, threshold + 0.1))  # "he said maybe next quarter"
+    assert screen.read("he said maybe next quarter", "I asked about the audit").kind is None
+    monkeypatch.setattr(screen, "scores", fake(safety.CONTEXT_FLOOR * threshold + 0.01, threshold + 0.1))
+    reading = screen.read("and now he says it depends on that", "my boss keeps texting me at night")
+    assert (reading.kind, reading.via) == ("legal", "context")
+
+
 # -- the conversation goes on -------------------------------------------------------------------------
 def test_after_a_referral_the_next_turn_is_coached_and_a_second_disclosure_still_routed(settings: Settings) -> None:
     coach = Coach(settings, model=FakeChatModel(responses=[]))

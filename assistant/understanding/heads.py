@@ -36,6 +36,9 @@ class LinearHead:
         self.meta = dict(meta or {})
         self.router: Router | None = None  # the safety signal's binary router, stored in the same file
         self.hidden: tuple[np.ndarray, np.ndarray] | None = None  # (weights, biases) of a ReLU layer, if any
+        # the safety signal's fine-tuned view: {"weights", "sha256", "layers", "max_tokens", "classes", "coef",
+        # "intercept"}; the encoder file sits beside the head file
+        self.tuned: dict[str, Any] | None = None
 
     def proba(self, X: np.ndarray) -> np.ndarray:
         X = np.atleast_2d(X)
@@ -54,6 +57,8 @@ class LinearHead:
                 "thresholds": self.thresholds, "meta": self.meta}
         if self.router is not None:
             spec["router"] = self.router.to_spec()
+        if self.tuned is not None:
+            spec["tuned"] = self.tuned
         if self.hidden is not None:
             spec["hidden"] = {"coef": np.round(self.hidden[0], 6).tolist(), "intercept": np.round(self.hidden[1], 6).tolist()}
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +90,12 @@ class LinearHead:
                 head.hidden = (np.asarray(spec["hidden"]["coef"]), np.asarray(spec["hidden"]["intercept"]))
             except KeyError as exc:
                 raise HeadFileError(f"{path}: field 'hidden' lacks {exc}") from None
+        if "tuned" in spec:
+            missing = [f for f in ("weights", "sha256", "layers", "max_tokens", "classes", "coef", "intercept")
+                       if f not in spec["tuned"]]
+            if missing:
+                raise HeadFileError(f"{path}: field 'tuned' lacks {missing[0]!r}")
+            head.tuned = spec["tuned"]
         if "router" in spec:
             try:
                 head.router = Router.from_spec(spec["router"])

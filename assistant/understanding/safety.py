@@ -7,14 +7,14 @@ disclosures get a referral, not coaching.
 >>> screen.check("This deadline is killing me") is None             # doctest: +SKIP
 True
 
-How it decides (``evals/models/safety.json``, trained by ``coach understand train safety`` on
-``evals/understanding/safety/``): a kind head (one hidden layer over the shared MiniLM embedding) gives
-each kind's probability, and a binary router (logistic regression over TF-IDF character and word n-grams
-plus the embedding) the probability of any disclosure. The message is routed when the mean of the
-router's probability and the kind head's "not ordinary" probability reaches a threshold chosen on the
-dev split; the kind head names the kind. The message is read alone and joined to
-the coachee's previous message, so a disclosure spread over two turns is caught. ``backstop.py`` adds a
-few explicit phrases the model must never miss.
+How it decides (``evals/models/safety.json`` and ``safety-encoder.safetensors``, trained by ``coach
+understand train safety`` on ``evals/understanding/safety/``): a kind head (one hidden layer over the shared
+MiniLM embedding) and a binary router (logistic regression over TF-IDF character and word n-grams plus the
+embedding) give the frozen score; MiniLM's top layers fine-tuned on the same data give a second reading.
+The message is routed when the mean of the two reaches a threshold chosen on the dev split; the kind is
+the one the two heads' averaged probabilities favour. A message that comes close on its own is also read
+joined to the coachee's previous message, so a disclosure spread over two turns is caught.
+``backstop.py`` adds a few explicit phrases the model must never miss.
 
 It does not write the referral (``referrals.py``), does not diagnose, and does not carry a disclosure
 forward: a turn after a referral is judged on its own words (the context piece is only used when the
@@ -38,6 +38,13 @@ from .heads import LinearHead
 
 KINDS = SAFETY_KINDS
 HEAD_PATH = ROOT / "evals" / "models" / "safety.json"
+# a message is read joined to the previous one only when its own route score reaches this share of the
+# threshold: it must be close to a referral on its own words. On the dev conversations
+# (`dev_conversations.jsonl`) the joined reading caught no disclosure the message alone missed, and referred
+# two ordinary turns that scored 0.55 and 0.70 of the threshold alone ("Police are involved now." after "I'm
+# on the fraud team and we just caught a huge ring."); earlier, "he said maybe next quarter" inherited a
+# borderline previous message's score.
+CONTEXT_FLOOR = 0.75
 
 
 @dataclass
@@ -55,6 +62,23 @@ def _head(path: Path) -> LinearHead:
     return LinearHead.load(path)
 
 
+def tuned_view(head: LinearHead, head_path: Path, texts: list[str]) -> np.ndarray:
+    """Class probabilities (in ``head.classes`` order) from the fine-tuned encoder stored beside the head."""
+    from . import tuned
+
+    spec = head.tuned
+    assert spec is not None
+    tokenizer, model = tuned.load(Path(head_path).parent / spec["weights"], spec["sha256"], tuple(spec["layers"]),
+                                  "safety")
+    vectors = tuned.encode_texts(tokenizer, model, texts, int(spec["max_tokens"]))
+    z = vectors @ np.asarray(spec["coef"]).T + np.asarray(spec["intercept"])
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    p = e / e.sum(axis=1, keepdims=True)
+    order = [spec["classes"].index(c) for c in head.classes]
+    return p[:, order]
+
+
 class SafetyScreen:
     """``check(text, previous)`` returns a kind from ``KINDS`` or None; ``read`` also gives the scores."""
 
@@ -67,9 +91,13 @@ class SafetyScreen:
         return _head(self.head_path)
 
     def scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(route score per text, kind probabilities per text and class in ``head.classes``). The route
-        score is the mean of the router's probability and the kind head's probability of any disclosure:
-        two views (n-grams plus embedding, and a non-linear head over the embedding) that err differently."""
+        """(route score per text, kind probabilities per text and class in ``head.classes``).
+
+        Two readings of the frozen embedding (the router: n-grams plus embedding; the kind head: a hidden
+        layer over the embedding) are averaged into the frozen score. When the head file has a fine-tuned
+        view (MiniLM's top layers tuned on the safety data, ``tuned_view``), the route score is the mean
+        of the frozen score and the tuned view's probability of any disclosure, and the kind probabilities
+        are the mean of the two heads'."""
         from .encoder import embed
 
         vectors = embed(texts)
@@ -77,6 +105,10 @@ class SafetyScreen:
         probs = head.proba(vectors)
         unsafe = 1 - probs[:, head.classes.index("none")]
         route = (head.router.proba(texts, vectors) + unsafe) / 2 if head.router else unsafe
+        if head.tuned is not None:
+            tuned_probs = tuned_view(head, self.head_path, texts)
+            route = (route + 1 - tuned_probs[:, head.classes.index("none")]) / 2
+            probs = (probs + tuned_probs) / 2
         return route, probs
 
     def read(self, text: str, previous: str | None = None) -> SafetyReading:
@@ -84,20 +116,24 @@ class SafetyScreen:
         rule = backstop_kind(text)
         if not self.use_model:
             return SafetyReading(rule, "backstop" if rule else None)
-        texts = [" ".join(text.split())]
-        if previous and previous.strip():
-            texts.append(" ".join(f"{previous} {text}".split()))
-        route, probs = self.scores(texts)
         head = self.head
         cols = [head.classes.index(k) for k in KINDS]
-        kind, via = None, None
         threshold = head.router.threshold if head.router else 0.5
         crisis_threshold = float(head.thresholds.get("crisis_route", threshold))
-        for i, name in enumerate(("model", "context")[: len(texts)]):
-            best = KINDS[int(np.argmax(probs[i, cols]))]
-            if route[i] >= threshold or (best == "crisis" and route[i] >= crisis_threshold):
-                kind, via = best, name
-                break
+
+        def fires(r: float, p: np.ndarray) -> str | None:
+            best = KINDS[int(np.argmax(p[cols]))]
+            return best if r >= threshold or (best == "crisis" and r >= crisis_threshold) else None
+
+        route, probs = self.scores([" ".join(text.split())])
+        kind = fires(route[0], probs[0])
+        via = "model" if kind else None
+        # the joined reading is computed only when it could count: the message must come close on its own
+        if kind is None and previous and previous.strip() and route[0] >= CONTEXT_FLOOR * threshold:
+            joined_route, joined_probs = self.scores([" ".join(f"{previous} {text}".split())])
+            route, probs = np.concatenate([route, joined_route]), np.vstack([probs, joined_probs])
+            kind = fires(route[1], probs[1])
+            via = "context" if kind else None
         if kind is None and rule:
             kind, via = rule, "backstop"
         scores = {"route": round(float(route.max()), 4),

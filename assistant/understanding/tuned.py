@@ -48,16 +48,17 @@ def fresh() -> tuple[Any, Any]:
     return AutoTokenizer.from_pretrained(str(path)), AutoModel.from_pretrained(str(path))
 
 
-@functools.lru_cache(maxsize=2)
-def load(weights: Path, sha256: str, layers: tuple[int, ...]) -> tuple[Any, Any]:
+@functools.lru_cache(maxsize=4)
+def load(weights: Path, sha256: str, layers: tuple[int, ...], signal: str = "coder") -> tuple[Any, Any]:
     """The base model with the stored layers put in; a missing, changed or mismatched file is a ValueError
-    that names the file."""
+    that names the file (``signal`` names the spec file and the training command in the message)."""
     from safetensors.torch import load_file
 
     if not weights.exists():
-        raise ValueError(f"{weights}: missing; run `coach understand train coder`")
+        raise ValueError(f"{weights}: missing; run `coach understand train {signal}`")
     if file_sha(weights) != sha256:
-        raise ValueError(f"{weights}: its sha256 differs from the one in coder.json; run `coach understand train coder`")
+        raise ValueError(f"{weights}: its sha256 differs from the one in {signal}.json; "
+                         f"run `coach understand train {signal}`")
     tokenizer, model = fresh()
     stored = load_file(str(weights))
     expected = set(trained_names(model, list(layers)))
@@ -88,6 +89,30 @@ def pool(tokenizer: Any, model: Any, sentences: list[str], contexts: list[str]) 
     states = model(**batch).last_hidden_state
     mask = (batch["attention_mask"] * batch["token_type_ids"]).unsqueeze(-1).float()
     return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def pool_texts(tokenizer: Any, model: Any, texts: list[str], max_tokens: int = MAX_TOKENS) -> Any:
+    """Mean of each whole text's token states (a torch tensor; with gradients when training)."""
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
+    states = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+def encode_texts(tokenizer: Any, model: Any, texts: list[str], max_tokens: int = MAX_TOKENS,
+                 batch: int = 64) -> np.ndarray:
+    """Pooled vectors for whole texts, one row per text, on one thread."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            out = [pool_texts(tokenizer, model, texts[i:i + batch], max_tokens).numpy()
+                   for i in range(0, len(texts), batch)]
+    finally:
+        torch.set_num_threads(threads)
+    return np.vstack(out).astype(np.float64) if out else np.zeros((0, 384))
 
 
 def encode(tokenizer: Any, model: Any, sentences: list[str], contexts: list[str], batch: int = 64) -> np.ndarray:
