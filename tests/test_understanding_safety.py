@@ -134,7 +134,7 @@ def test_after_a_referral_the_next_turn_is_coached_and_a_second_disclosure_still
     sid = first["session"]
     back = coach.turn("Thanks. Can we go back to my promotion case? I want to lead the platform team.", sid)
     assert back["safety"] is None and back["reply"].endswith("?") and back["reply"] != first["reply"]
-    assert back["reply"].startswith("Thank you for coming back")
+    assert back["reply"].startswith("Thanks for carrying on with me")
     again = coach.turn("He grabbed me again in the lift today.", sid)
     assert again["safety"] is not None and again["reply"] != first["reply"]
     later = coach.turn("I would like to prepare for the conversation with my skip-level.", sid)
