@@ -278,7 +278,9 @@ class Coach:
         state.action_plan = text
         self.store.save_action_plan(sid, text)
         moves = self._library_questions(state, "way_forward", read)
-        unused = [q for q in self.angles["closing_questions"] if q not in state.asked]
+        fitting = [c["question"] for c in self.angles.get("closing_by_plan", [])
+                   if re.search(c["when"], text, re.I) and c["question"] not in state.asked]
+        unused = fitting + [q for q in self.angles["closing_questions"] if q not in state.asked]
         question = moves[0][0].text if moves else (unused or self.angles["closing_questions"])[0]
         state.asked.append(question)
         cites = [moves[0][0].situation.citation()] if moves else []

@@ -166,6 +166,26 @@ def test_way_forward_ends_with_the_coachees_own_plan(settings: Settings) -> None
     assert TranscriptStore(settings.db_path).action_plan(sid) == out["action_plan"]
 
 
+@pytest.mark.parametrize("plan, fits", [
+    ("I'll book time with my manager on Thursday to ask about the architecture role", "between now and then"),
+    ("ok, I'm going to talk to her about the credit thing", "when you have that conversation"),
+])
+def test_the_closing_question_fits_what_the_plan_holds(settings: Settings, plan: str, fits: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """When no library question fits the situation, a plan with a time is asked about the time until then
+    and a plan to talk to someone about that conversation, not the one stock line every plan used to get."""
+    coach = _coach(settings)
+    monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [])
+    monkeypatch.setattr(coach, "_signals_meta", lambda read: {})
+    state = GrowState(stage="way_forward")
+    sid = coach.store.create_session(mode="coach", backend="fake", model="fake")
+    reply, meta = coach._close(sid, state, plan, {})
+    assert meta["route"] == "closing" and fits in reply and reply.endswith("?"), reply
+    assert state.asked[-1] in reply
+    again, _ = coach._close(sid, state, plan, {})  # asked once: the next plan gets another question
+    assert again != reply
+
+
 # 9. context budget ----------------------------------------------------------------------------------
 def test_history_is_trimmed_to_the_budget(settings: Settings) -> None:
     coach = _coach(settings)
