@@ -140,6 +140,8 @@ def test_a_session_begun_on_one_process_continues_on_another(team: dict[str, Any
     try:
         # process 1: ana signs in and begins a session (Coach tab, Send)
         history, _, status, *_ = _client(one).predict(FIRST, [], api_name="/coach_turn")
+        # a failed turn leaves the status unchanged and says why in the chat (seen once in a fresh clone, not reproduced)
+        assert isinstance(status, str), f"the first turn failed: {_said(history)}"
         sid = _session_in(status)
         assert sid != "new" and _said(history).strip() and "⚠️" not in _said(history)
         # process 2 (another machine behind the proxy): My sessions lists it; Open and continue; Send
