@@ -144,9 +144,14 @@ def chroma_server(folder: Path) -> Iterator[str]:
         wait_for_port(port, "chroma run", proc)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc, 20)
+
+
+def stop(proc: subprocess.Popen, timeout: float) -> None:
+    """Terminate a server process started by a test; kill it if it has not exited within ``timeout``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)

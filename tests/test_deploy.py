@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services import chroma_server, free_port, wait_for_port
+from services import chroma_server, free_port, stop, wait_for_port
 
 from assistant.transcripts import TranscriptStore
 
@@ -108,12 +108,7 @@ def team(pg_server: Any, model_server: str, tmp_path: Path) -> Iterator[dict[str
             yield {"urls": urls, "db": url, "logs": [tmp_path / f"serve{n}.log" for n in (1, 2)]}
     finally:
         for proc, log in servers:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop(proc, 30)
             log.close()
         pg_server.drop(url)
 

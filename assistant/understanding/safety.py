@@ -62,6 +62,14 @@ def _head(path: Path) -> LinearHead:
     return LinearHead.load(path)
 
 
+@functools.lru_cache(maxsize=4)
+def _tuned_linear(path: Path) -> LinearHead:
+    """The fine-tuned view's linear layer as a head (built once per head file, not per message)."""
+    spec = _head(path).tuned
+    assert spec is not None
+    return LinearHead("safety-tuned", spec["classes"], np.asarray(spec["coef"]), np.asarray(spec["intercept"]))
+
+
 def tuned_view(head: LinearHead, head_path: Path, texts: list[str]) -> np.ndarray:
     """Class probabilities (in ``head.classes`` order) from the fine-tuned encoder stored beside the head."""
     from . import tuned
@@ -70,13 +78,9 @@ def tuned_view(head: LinearHead, head_path: Path, texts: list[str]) -> np.ndarra
     assert spec is not None
     tokenizer, model = tuned.load(Path(head_path).parent / spec["weights"], spec["sha256"], tuple(spec["layers"]),
                                   "safety")
-    vectors = tuned.encode_texts(tokenizer, model, texts, int(spec["max_tokens"]))
-    z = vectors @ np.asarray(spec["coef"]).T + np.asarray(spec["intercept"])
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    p = e / e.sum(axis=1, keepdims=True)
-    order = [spec["classes"].index(c) for c in head.classes]
-    return p[:, order]
+    linear = _tuned_linear(Path(head_path))
+    p = linear.proba(tuned.encode_texts(tokenizer, model, texts, int(spec["max_tokens"])))
+    return p[:, [linear.classes.index(c) for c in head.classes]]
 
 
 class SafetyScreen:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import ROOT
 from .data import SAFETY_DIR, SafetyRow, file_sha, read_rows
-from .safety import HEAD_PATH, _head
+from .safety import HEAD_PATH, _head, _tuned_linear
 
 # the share of ordinary dev messages the router may refer: a missed disclosure costs far more than a
 # false referral, so the budget sits above issue 11's 2 % target on the (small) dev split
@@ -104,6 +104,7 @@ def train_safety(seed: int = 13, tuned_epochs: int = SAFETY_TUNED_EPOCHS) -> dic
                       "dev_recall": {"frozen": round(frozen_recall, 4), "final": dev_recall}, "tuned": tuned_figures})
     head.save(HEAD_PATH)
     _head.cache_clear()
+    _tuned_linear.cache_clear()
     return {"path": str(HEAD_PATH.relative_to(ROOT)),
             "router": {"threshold": head.router.threshold, "dev_recall": dev_recall, "frozen_dev_recall":
                        round(frozen_recall, 4)}, "tuned": tuned_figures,
