@@ -47,6 +47,7 @@ from .stages import AIMS, GrowState, is_commitment
 from .transcripts import LOCAL_USER, TranscriptStore, open_store
 from .understanding.coder import code_text
 from .understanding.encoder import embed
+from .understanding.greeting import is_greeting
 from .understanding.referrals import referral, resume_line
 from .understanding.safety import SafetyScreen
 from .understanding.turn import TurnSignals
@@ -206,6 +207,8 @@ class Coach:
         remembered = self._followup(state, text, user_id, first=not earlier) if self.memory else None
         if remembered:
             return remembered
+        if not earlier and is_greeting(text):  # "hi": nothing to reflect yet, so a welcome and the goal question
+            return self.angles["welcome"], {"stage": state.stage, "citations": [], "route": "welcome"}
         said = [t.text for t in earlier if t.role == "user"]
         # earlier themes: the last remembered goal, in the person's own words, is context for the first question
         goals = self.memory.items(user_id, "goal")[:1] if self.memory and not said else []
@@ -259,12 +262,20 @@ class Coach:
         """A new session opens by following up a remembered plan; the next turn answers how it went."""
         assert self.memory is not None
         if first and state.followup is None:
-            opened = followup.opening(self.memory, user_id)
-            if opened:
-                reply, meta, fstate = opened
-                state.followup = fstate.to_dict()
-                return reply, meta
-            return None
+            if is_greeting(text):  # the session only opens: the remembered plan is the natural first question
+                opened = followup.opening(self.memory, user_id)
+                if opened:
+                    reply, meta, fstate = opened
+                    state.followup = fstate.to_dict()
+                    return reply, meta
+                return None
+            item = self.memory.open_plan(user_id)
+            if item is None or is_injection(text) or not followup.reports_on(text, item.text):
+                return None  # something new: it is coached as it is, and the plan waits for a later session
+            fstate = followup.State(item=item.id, plan=item.text)  # they already say how it went: answer that
+            reply, meta = followup.answer(self.memory, fstate, text, state.asked)
+            state.followup = fstate.to_dict()
+            return reply, meta
         if state.followup and not state.followup["answered"] and not is_injection(text):
             fstate = followup.State(**state.followup)
             reply, meta = followup.answer(self.memory, fstate, text, state.asked)

@@ -14,7 +14,7 @@ import pytest
 from test_cli import assert_one_error_line, coach, ok_json
 
 from assistant.chain import Coach
-from assistant.config import Settings
+from assistant.config import ROOT, Settings
 from assistant.db import Database, statements
 from assistant.errors import InputError, NotFoundError
 from assistant.people.accounts import Accounts, check_password
@@ -165,6 +165,58 @@ def test_next_session_follows_up_the_plan_and_explores_without_judgement(setting
     assert plan.status == "not_done"
     assert Memory(store).open_plan(LOCAL_USER) is None  # followed up once, not every session
     assert c.turn("Hello")["followup"] is None
+
+
+def test_a_new_session_on_a_new_topic_is_coached_and_the_plan_waits(settings: Settings,
+                                                                    store: TranscriptStore) -> None:
+    """The follow-up never replaces an answer to what the person just said (a batch of `coach ask` openers
+    after one conversation with a plan got "How did it go?" for every new topic)."""
+    c = Coach(settings, store=store)
+    plan_session(c)
+    new = c.turn("My new lead keeps presenting my analysis as her own in meetings.")
+    assert new["followup"] is None and "fraud rebuild" not in new["reply"] and new["reply"].endswith("?")
+    assert store.turns(new["session"])[-1].meta["route"] not in ("followup", "followup_answer")
+    assert Memory(store).open_plan(LOCAL_USER) is not None  # still waiting for a session that opens with hello
+    opened = c.turn("hey coach, back for another round")
+    assert opened["followup"] and "fraud rebuild" in opened["reply"]
+
+
+def test_a_first_message_that_reports_on_the_plan_is_answered_as_a_report(settings: Settings,
+                                                                         store: TranscriptStore) -> None:
+    c = Coach(settings, store=store)
+    plan_session(c)
+    r = c.turn("I asked my director for the fraud rebuild but she said not before January, so it didn't happen.")
+    assert store.turns(r["session"])[-1].meta["route"] == "followup_answer", r
+    assert Memory(store).items(LOCAL_USER, "plan")[0].status == "not_done"
+    assert not any(j in r["reply"].lower() for j in JUDGING) and r["reply"].count("?") == 1
+
+
+def test_a_greeting_with_nothing_remembered_is_welcomed_not_reflected(settings: Settings,
+                                                                      store: TranscriptStore) -> None:
+    r = Coach(settings, store=store).turn("hi")
+    assert "not much comes to mind" not in r["reply"] and r["reply"].count("?") == 1
+    assert store.turns(r["session"])[-1].meta["route"] == "welcome"
+    later = Coach(settings, store=store).turn("I want to stop saying yes to every side project.", r["session"])
+    assert later["reply"] != r["reply"] and store.turns(r["session"])[-1].meta["route"] != "welcome"
+
+
+def test_first_messages_are_routed_on_the_dev_set() -> None:
+    """Another writer's 40 plans, each with a greeting, a report, a new topic and a near topic (same people, a
+    different issue): greetings open with the follow-up; new topics are never read as reports."""
+    from assistant.people.followup import routing_figures
+
+    f = routing_figures(ROOT / "evals" / "understanding" / "followup" / "dev.jsonl")
+    assert f["greeting_followed_up"] >= 0.9 and f["new_topic_followed_up"] <= 0.05, f
+    assert f["near_topic_followed_up"] <= 0.1 and f["report_followed_up"] >= 0.15, f
+
+
+def test_routing_figures_name_the_file_and_field_of_a_bad_row(tmp_path: Path) -> None:
+    from assistant.people.followup import routing_figures
+
+    bad = tmp_path / "f.jsonl"
+    bad.write_text('{"plan": "I will ask.", "greeting": "hi", "report": "", "new_topic": "x", "near_topic": "y"}\n')
+    with pytest.raises(ValueError, match=r"f.jsonl: line 1: .*'report'"):
+        routing_figures(bad)
 
 
 def test_eval_runs_do_not_remember(settings: Settings, store: TranscriptStore) -> None:

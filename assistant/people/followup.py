@@ -5,7 +5,10 @@
 False
 
 ``opening`` is used on the first turn of a new session when the person has a remembered plan that has not
-been followed up; ``answer`` on the turn after it. Both return a reply and its meta for the chain, which
+been followed up and the message only opens the session ("hi again"); ``answer`` on the turn after it, or
+at once when the first message already reports on the plan (``reports_on``). A first message about
+something else is coached as it is and the plan waits: the coach never ignores what the person just said.
+Both return a reply and its meta for the chain, which
 stores them like any other turn. The wording of the answers is data (``prompts/followup.yaml``); the
 opening line quotes or safely rephrases the person's own words (``memory.followup_line``). This module
 does not decide GROW stages: after the answer the session goes on from its goal stage.
@@ -13,7 +16,9 @@ does not decide GROW stages: after the answer the session goes on from its goal 
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from ..prompts import PROMPTS_DIR, read_mapping
@@ -48,6 +53,24 @@ def opening(memory: Memory, user_id: str) -> tuple[str, dict[str, Any], State] |
                   "stage": "goal"}, State(item=item.id, plan=item.text)
 
 
+# A session's first message is read as a report on the remembered plan when its closeness in meaning to the
+# plan (shared MiniLM embedding, cosine) and to answers to "How did it go?" (``outcome.report_likeness``),
+# weighted 1:2, reach REPORT_SCORE. Chosen on evals/understanding/followup/dev.jsonl (40 plans, another
+# writer's) for few false reports on a different issue with the same people (docs/privacy.md, "Memory"):
+# a report the coach misses is still coached as it is; a new topic read as a report would be ignored.
+REPORT_SCORE = 0.4
+FIRST_MESSAGES = ("greeting", "report", "new_topic", "near_topic")
+
+
+def reports_on(text: str, plan: str) -> bool:
+    """Whether a session's first message says how the remembered plan went, rather than raising something new."""
+    from ..understanding.encoder import embed
+    from ..understanding.outcome import report_likeness
+
+    message, remembered = embed([text, plan])
+    return (float(message @ remembered) + 2 * report_likeness(message)) / 3 >= REPORT_SCORE
+
+
 def answer(memory: Memory, state: State, text: str, asked: list[str]) -> tuple[str, dict[str, Any]]:
     """Reflect how it went without judgement and ask one open question about it; marks the item's status."""
     result = outcome(text)
@@ -58,3 +81,22 @@ def answer(memory: Memory, state: State, text: str, asked: list[str]) -> tuple[s
     asked.append(question)
     return f"{texts['reflection']} {question}", {"route": "followup_answer", "outcome": result, "citations": [],
                                                   "stage": "goal"}
+
+
+def routing_figures(path: Path) -> dict[str, float]:
+    """How first messages of a new session are routed, on a file of plans with four kinds of first message
+    (``evals/understanding/followup/*.jsonl``): the share of greetings that open with the follow-up, of
+    reports answered as reports, and of new and near topics wrongly read as reports (they must be coached)."""
+    from ..understanding.greeting import is_greeting
+
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    for i, row in enumerate(rows, 1):
+        missing = [f for f in ("plan", *FIRST_MESSAGES) if not isinstance(row.get(f), str) or not row[f].strip()]
+        if missing:
+            raise ValueError(f"{path}: line {i}: missing or empty field {missing[0]!r}")
+
+    def followed_up(text: str, plan: str) -> bool:
+        return is_greeting(text) or reports_on(text, plan)
+
+    figures = {f: sum(followed_up(r[f], r["plan"]) for r in rows) / len(rows) for f in FIRST_MESSAGES}
+    return {"n": len(rows), **{f"{f}_followed_up": round(v, 3) for f, v in figures.items()}}

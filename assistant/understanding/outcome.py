@@ -41,6 +41,13 @@ def _examples() -> tuple[list[str], Any]:
     return [r["label"] for r in train], embed([r["text"] for r in train])
 
 
+def report_likeness(vector: Any) -> float:
+    """How much a message (its shared embedding) reads like an answer to "How did it go?": the mean cosine to
+    its three closest training answers."""
+    sims = _examples()[1] @ vector
+    return float(sims[sims.argsort()[::-1][:3]].mean())
+
+
 def outcome(answer: str) -> str:
     """``done``, ``partly`` or ``not_done`` for one answer to "How did it go?"."""
     from .encoder import embed
