@@ -250,3 +250,20 @@ def test_a_conversation_never_repeats_a_question_or_a_reflection(settings: Setti
     reflections = [r.rsplit(". ", 1)[0] for r in replies]
     assert len(set(questions)) == len(questions) and len(set(reflections)) == len(reflections), replies
     assert out["action_plan"] and "Thursday" in out["action_plan"]
+
+
+def test_a_plain_reflection_says_what_the_message_does_only_when_the_grow_signal_is_sure(settings: Settings) -> None:
+    """"You have a step in mind" to someone with no plan is a misreading: an unsure commitment or options
+    reading gets a plain reflection of where things stand instead."""
+    from assistant.moves import plain_reflections
+    from assistant.stages import GrowState
+    from assistant.understanding.encoder import embed
+
+    coach = _coach(settings)
+    text = "No idea yet what to do about it."
+    aims = plain_reflections()["aims"]
+    for aim in ("commitment", "options"):
+        read = {"vector": embed([text])[0], "aim": aim, "audience": "high-performer"}
+        unsure = coach._reflection(GrowState(), text, {**read, "aim_p": 0.55})
+        sure = coach._reflection(GrowState(), text, {**read, "aim_p": 0.9})
+        assert unsure not in aims[aim] and sure in aims[aim], (aim, unsure, sure)
