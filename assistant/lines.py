@@ -1,15 +1,14 @@
 """Which of a persona's lines answers what the manager said: matching by meaning on the shared embedding.
 
 >>> relevance([[1.0, 0.0]], [[[0.6, 0.8]], [[0.0, 1.0], [1.0, 0.0]]])
-[0.6, 0.5]
+[0.6, 1.0]
 
 Each line is embedded once per process with what it answers (its ``about`` phrases); a manager message
 is read as its parts that ask or hear (questions and reflections; the whole message when it has none).
-A line's relevance is the mean of its own best cosine with a part of the message and the best cosine of the
-line or one of its phrases (``SAY_WEIGHT``). ``LineChooser.pick`` takes the most relevant line not yet said
-in the session, within the band the state machine chose, or a more reserved band's line that fits clearly
-better (a persona may say less than its tension allows, never more); a used-up band borrows from a neighbour
-(never from ``reveal``).
+A line's relevance is its best cosine between any part of the message and the line or one of its
+phrases. ``LineChooser.pick`` takes the most relevant line not yet said in the session, within the band
+the state machine chose, or a more reserved band's line that fits clearly better (a persona may say less
+than its tension allows, never more); a used-up band borrows from a neighbour (never from ``reveal``).
 The vectors are the local MiniLM the understanding layer reads; the next-step head has already embedded
 each sentence of the message and the safety screen the whole message (the embedder remembers recent
 texts), so a turn embeds nothing new. This module does not decide the band (``rehearsal``) and does not
@@ -35,23 +34,13 @@ NEIGHBOURS: dict[str, tuple[str, ...]] = {
 # used when it fits the question clearly better (by RESERVE_MARGIN) than the best line of the band.
 RESERVED: dict[str, tuple[str, ...]] = {"open": ("neutral",), "neutral": ("guarded",)}
 RESERVE_MARGIN = 0.1
-# A line's relevance weighs the words the manager will hear (the line itself) equally with the best of the line
-# and what it answers: a line whose ``about`` fits but whose words talk round the question loses to one that
-# answers it in so many words. On the engineer's own questions (`evals/rehearsal/questions_own.jsonl`, not
-# blind) the embedding rule read 0.644 with the best key alone, 0.681 at this weight (0.3: 0.696, 1.0: 0.719).
-SAY_WEIGHT = 0.5
 ASKING = ("open_question", "closed_question", "reflection")
 
 
 def relevance(parts: Sequence[Sequence[float]], keys: Sequence[Sequence[Sequence[float]]]) -> list[float]:
-    """For each line (a list of key vectors, the line's own first), the mean of the line's best cosine with
-    any message part and the best cosine of any of its keys (vectors normalised)."""
+    """For each line (a list of key vectors), the best cosine with any message part (vectors normalised)."""
     m = np.atleast_2d(np.asarray(parts, float))
-    out = []
-    for k in keys:
-        sims = np.atleast_2d(np.asarray(k, float)) @ m.T
-        out.append(round(float(SAY_WEIGHT * sims[0].max() + (1 - SAY_WEIGHT) * sims.max()), 4))
-    return out
+    return [round(float((np.atleast_2d(np.asarray(k, float)) @ m.T).max()), 4) for k in keys]
 
 
 @dataclass(frozen=True)

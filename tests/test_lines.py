@@ -18,16 +18,13 @@ PRIYA = "stay-interview-outside-offer"
 TOMAS = "ic-refuses-management"
 
 
-def test_relevance_weighs_the_lines_own_words_with_its_best_key() -> None:
+def test_relevance_is_the_best_cosine_over_a_lines_keys() -> None:
     assert relevance([[1.0, 0.0], [0.0, 1.0]], [[[0.6, 0.8]], [[0.0, -1.0]]]) == [0.8, 0.0]
-    # a line that only its `about` phrase ties to the question loses to one that answers it in so many words
-    oblique, direct = relevance([[1.0, 0.0]], [[[0.0, 1.0], [1.0, 0.0]], [[0.9, 0.436]]])
-    assert direct > oblique
 
 
 @pytest.mark.parametrize(("question", "words"), [
     ("How has the on-call load been for you?", ("pager", "paged", "on-call")),
-    ("What about the fintech offer appeals to you?", ("offer", "offered", "appealing", "appeals")),
+    ("What about the fintech offer appeals to you?", ("offer", "offered")),
     ("Where would you like to be in three years?", ("three years",)),
 ])
 @pytest.mark.parametrize("band", ["guarded", "neutral", "open"])

@@ -230,12 +230,10 @@ def test_check_rephrase_guards_the_hidden_concern() -> None:
 
 
 def test_model_rephrasing_is_used_only_when_it_passes(settings: Settings, store: TranscriptStore) -> None:
-    question = "What matters most to you about the offer?"
-    line = Rehearsal(settings, store).turn(question, PRIYA)["reply"]  # the scripted line it will rephrase
-    good = f"Honestly, {line[0].lower()}{line[1:]}"
+    good = "I think the offer is generous, honestly. I would rather leave it at that."
     model = FakeChatModel(responses=[good, "As an AI language model, I would suggest you try harder."])
     rehearsal = Rehearsal(settings, store, model=model, rephrase=True)
-    first = rehearsal.turn(question, PRIYA)
+    first = rehearsal.turn("What matters most to you about the offer?", PRIYA)
     assert first["reply"] == good and first["voice"] == "model"
     second = rehearsal.turn("What else is on your mind?", None, session_id=first["session"])
     persona = get_persona(PRIYA)
