@@ -36,6 +36,9 @@ app.add_typer(quality_app, name="quality")
 rehearsal_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                             rich_markup_mode=None, help="Does the persona answer what was asked? Run a question set.")
 app.add_typer(rehearsal_app, name="rehearsal")
+db_app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                     rich_markup_mode=None, help="the transcript database: copy it to another engine")
+app.add_typer(db_app, name="db")
 
 MODES = ("coach", "rehearse")
 
@@ -486,6 +489,22 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
         sys.stderr.write(f"coach: warning: serving on {host} without accounts: anyone who reaches the port is the "
                          "local user (use --auth users for a team)\n")
     launch(settings, host=host, port=port, open_browser=open_browser)
+
+
+@db_app.command("copy")
+def db_copy(to: str = typer.Option(..., "--to", help="the empty target: a postgresql:// URL or a SQLite file path"),
+            source: str | None = typer.Option(None, "--from", help="default: the configured store "
+                                              "(COACH_DATABASE_URL, else the SQLite file)"),
+            as_json: bool = typer.Option(False, "--json")) -> None:
+    """Copy every session, turn, run, label, account and memory item into an empty database (one transaction)."""
+    from .dbcopy import copy_store
+
+    settings = load_settings()
+    copied = copy_store(source or settings.database_url or settings.db_path, to)
+    if as_json:
+        _out(copied)
+    else:
+        typer.echo("copied: " + ", ".join(f"{k} {v}" for k, v in copied.items()))
 
 
 register_people(app, _out)  # memory, users, export, forget, purge, share
