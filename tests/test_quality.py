@@ -26,6 +26,9 @@ FINE = [
     "Thank you for saying that. What would make this conversation worth your time?",
     "I hear you want a straight answer. What would you do if you knew it could not fail?",
     "You have a step in mind, in your own words. What will help you follow through on that?",
+    # the line that resumes coaching after a referral speaks as the product ("my last message")
+    "Thanks for carrying on with me; if my last message didn't fit what you meant, let's set it aside. "
+    "So that is where things stand right now. What have you tried so far?",
 ]
 
 
