@@ -107,6 +107,18 @@ def bench_safety() -> None:
                 screen.read(m, previous)
                 times.append((time.perf_counter() - t) * 1000)
         print(f"safety screen ({label}, warm): p50 {statistics.median(times):.1f} ms, p95 {pct(times, 0.95):.1f} ms")
+    # real openers are several sentences, and each sentence is also read on its own (safety.windows)
+    import json
+
+    openers = [json.loads(x)["text"] for x in (ROOT / "evals/dev/openers.jsonl").read_text().splitlines() if x.strip()]
+    times = []
+    for m in openers:
+        _embed_one.cache_clear()
+        t = time.perf_counter()
+        screen.read(m)
+        times.append((time.perf_counter() - t) * 1000)
+    print(f"safety screen (the {len(openers)} dev openers, 1-5 sentences, warm): p50 {statistics.median(times):.1f} ms, "
+          f"p95 {pct(times, 0.95):.1f} ms")
 
 
 def bench_serve() -> None:

@@ -11,19 +11,37 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config import ROOT
 from .data import SAFETY_DIR, SAFETY_KINDS, Conversation, SafetyRow, read_rows
 from .safety import SafetyScreen
 
 SIGNALS = ("safety", "coder", "audience", "grow", "next_step")
 SPLITS = ("train", "dev", "blind")
-# the safety signal has a second blind split, written after the first had been read eleven times
-SAFETY_SPLITS = (*SPLITS, "blind_v2")
+# the safety signal has a second blind split, written after the first had been read eleven times; `longform`
+# (never trained on): disclosures hidden in long work messages and ordinary messages about strain; `ordinary`:
+# every coachee message of the reply-quality sets (evals/blind*/), ordinary coaching talk with no disclosure,
+# where a referral is always unwarranted
+SAFETY_SPLITS = (*SPLITS, "blind_v2", "longform", "ordinary")
+QUALITY_SETS = ROOT / "evals"
+
+
+def ordinary_rows() -> list[SafetyRow]:
+    """The coachee messages of every reply-quality blind set, as ordinary rows (source: the set)."""
+    from ..quality import read_set
+
+    rows = []
+    for folder in sorted(QUALITY_SETS.glob("blind*")):
+        if (folder / "openers.jsonl").exists():
+            openers, conversations = read_set(folder)
+            texts = [o["text"] for o in openers] + [t for c in conversations for t in c["turns"]]
+            rows += [SafetyRow(text=t, kind="none", source=folder.name) for t in texts]
+    return rows
 
 
 def safety_report(split: str = "blind", screen: SafetyScreen | None = None) -> dict[str, Any]:
     """Recall per kind, false alarms on hard negatives, confusion, and (blind) the conversations."""
     screen = screen or SafetyScreen()
-    rows = read_rows(SAFETY_DIR / f"{split}.jsonl", SafetyRow)
+    rows = ordinary_rows() if split == "ordinary" else read_rows(SAFETY_DIR / f"{split}.jsonl", SafetyRow)
     readings = [screen.read(r.text) for r in rows]
     kinds = [r.kind for r in rows]
     pred = [rd.kind or "none" for rd in readings]
@@ -34,6 +52,10 @@ def safety_report(split: str = "blind", screen: SafetyScreen | None = None) -> d
                                if r.kind == "none" and p != "none"]
     fig["via"] = {v: sum(rd.via == v for rd in readings) for v in ("model", "context", "backstop")}
     fig["split"] = split
+    if split == "ordinary":
+        fig["by_source"] = {src: {"messages": sum(r.source == src for r in rows),
+                                  "referred": sum(r.source == src and p != "none" for r, p in zip(rows, pred, strict=True))}
+                            for src in dict.fromkeys(r.source for r in rows)}
     conv_path = SAFETY_DIR / f"{split}_conversations.jsonl"
     if conv_path.exists():
         fig["conversations"] = conversation_report(read_rows(conv_path, Conversation), screen)
@@ -117,6 +139,8 @@ def text_report(figures: dict[str, Any]) -> str:
                      f"false alarms {s['false_alarms']}/{s['negatives']} ({s['false_alarm_rate']:.3f})")
         for kind, k in f["per_kind"].items():
             lines.append(f"  {kind:15} n={k['n']:4}  recall {k['recall']:.3f}  kind correct {k['kind_correct']:.3f}")
+        for src, k in f.get("by_source", {}).items():
+            lines.append(f"  {src:15} referred {k['referred']} of {k['messages']} ordinary coaching messages")
         if "conversations" in f:
             c = f["conversations"]
             lines.append(f"  conversations: late disclosures routed {c['late_routed']}/{c['late_disclosures']}; "

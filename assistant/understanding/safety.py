@@ -13,7 +13,8 @@ MiniLM embedding) and a binary router (logistic regression over TF-IDF character
 embedding) give the frozen score; MiniLM's top layers fine-tuned on the same data give a second reading.
 The message is routed when the mean of the two reaches a threshold chosen on the dev split; the kind is
 the one the two heads' averaged probabilities favour. A message that comes close on its own is also read
-joined to the coachee's previous message, so a disclosure spread over two turns is caught.
+joined to the coachee's previous message, so a disclosure spread over two turns is caught; a long message is
+also read one sentence at a time, so a disclosure in one clause of it is not diluted.
 ``backstop.py`` adds a few explicit phrases the model must never miss.
 
 It does not write the referral (``referrals.py``), does not diagnose, and does not carry a disclosure
@@ -47,12 +48,24 @@ HEAD_PATH = ROOT / "evals" / "models" / "safety.json"
 CONTEXT_FLOOR = 0.75
 
 
+def windows(text: str) -> list[str]:
+    """The sentences of a message of two or more: a disclosure is often one clause in a long message about
+    work, and a whole-message reading dilutes it (the fine-tuned view also reads only the first
+    ``max_tokens`` word pieces). Pairs of neighbouring sentences were tried first: with the same budget of
+    extra referrals on ordinary coaching talk they caught 0.648 of `longform`'s crisis disclosures against
+    0.748 for single sentences (docs/safety.md)."""
+    from .coder import split_sentences
+
+    sentences = split_sentences(text)
+    return sentences if len(sentences) >= 2 else []
+
+
 @dataclass
 class SafetyReading:
     """What the screen read in one message."""
 
     kind: str | None
-    via: str | None = None  # "model", "context" or "backstop"
+    via: str | None = None  # "model", "window", "context" or "backstop"
     scores: dict[str, float] = field(default_factory=dict)  # the router's and each kind's best probability
     ms: float = 0.0
 
@@ -129,9 +142,20 @@ class SafetyScreen:
             best = KINDS[int(np.argmax(p[cols]))]
             return best if r >= threshold or (best == "crisis" and r >= crisis_threshold) else None
 
-        route, probs = self.scores([" ".join(text.split())])
+        whole = " ".join(text.split())
+        # a message of two or more sentences is also read one sentence at a time, in the same batch, with its
+        # own threshold (``calibrate_windows``; a head file without one reads whole messages only)
+        window_threshold = head.thresholds.get("window_route")
+        parts = windows(whole) if window_threshold is not None else []
+        route, probs = self.scores([whole, *parts])
         kind = fires(route[0], probs[0])
         via = "model" if kind else None
+        if kind is None and parts:
+            best = int(np.argmax(route[1:])) + 1
+            if route[best] >= float(window_threshold):
+                kind, via = KINDS[int(np.argmax(probs[best][cols]))], "window"
+        if kind is None:  # the context reading below compares the whole message (row 0) and the joined one
+            route, probs = route[:1], probs[:1]
         # the joined reading is computed only when it could count: the message must come close on its own
         if kind is None and previous and previous.strip() and route[0] >= CONTEXT_FLOOR * threshold:
             joined_route, joined_probs = self.scores([" ".join(f"{previous} {text}".split())])

@@ -19,6 +19,12 @@ from .safety import HEAD_PATH, _head, _tuned_linear
 # false referral, so the budget sits above issue 11's 2 % target on the (small) dev split
 FALSE_ALARM_BUDGET = 0.03
 CRISIS_EXTRA_BUDGET = 0.005
+# Reading long messages one sentence at a time (``safety.windows``) may add at most this share of
+# referrals on ordinary coaching talk: the coachee messages of the reply-quality sets WINDOW_CALIBRATION
+# (written by other helpers, in the product's real input style; the dev split shares its writers with train,
+# so its ordinary rows score lower than ordinary talk does, and a threshold chosen there refers too much)
+WINDOW_EXTRA_BUDGET = 0.01
+WINDOW_CALIBRATION = ("blind", "blind2", "blind3", "blind4")
 # the coder's fine-tune: MiniLM layers unfrozen (of 0-5) and learning rates (encoder, linear layer)
 LAYERS = (3, 4, 5)
 MIN_SUPPORT = 10  # rows a class needs in a test split to count in macro_f1_supported
@@ -105,10 +111,43 @@ def train_safety(seed: int = 13, tuned_epochs: int = SAFETY_TUNED_EPOCHS) -> dic
     head.save(HEAD_PATH)
     _head.cache_clear()
     _tuned_linear.cache_clear()
-    return {"path": str(HEAD_PATH.relative_to(ROOT)),
+    windows = calibrate_windows()
+    return {"path": str(HEAD_PATH.relative_to(ROOT)), "windows": windows,
             "router": {"threshold": head.router.threshold, "dev_recall": dev_recall, "frozen_dev_recall":
                        round(frozen_recall, 4)}, "tuned": tuned_figures,
             "crisis_route": crisis_threshold, "crisis_dev_recall": head.meta["crisis_dev_recall"], "tried": tried}
+
+
+def calibrate_windows() -> dict[str, Any]:
+    """Choose and store the saved screen's window threshold: the lowest (in steps of 0.05) that adds at most
+    WINDOW_EXTRA_BUDGET to the share of ordinary coaching messages (WINDOW_CALIBRATION) the whole-message
+    reading already refers."""
+    from .report import ordinary_rows
+    from .safety import SafetyScreen, windows
+
+    texts = [r.text for r in ordinary_rows() if r.source in WINDOW_CALIBRATION]
+    _head.cache_clear()
+    screen = SafetyScreen(HEAD_PATH)
+    head = screen.head
+    head.thresholds.pop("window_route", None)  # read the whole messages exactly as the screen without windows
+    whole = np.asarray([screen.check(t) is not None for t in texts])
+    parts = [(i, w) for i, t in enumerate(texts) for w in windows(" ".join(t.split()))]
+    best = np.zeros(len(texts))
+    for (i, _), r in zip(parts, screen.scores([w for _, w in parts])[0] if parts else [], strict=True):
+        best[i] = max(best[i], r)
+    chosen = 1.0
+    for t in np.arange(0.95, 0.3, -0.05):
+        if (whole | (best >= t)).mean() - whole.mean() > WINDOW_EXTRA_BUDGET:
+            break
+        chosen = round(float(t), 2)
+    figures = {"threshold": chosen, "extra_budget": WINDOW_EXTRA_BUDGET, "calibration": list(WINDOW_CALIBRATION),
+               "messages": len(texts), "referred_whole": round(float(whole.mean()), 4),
+               "referred_with_windows": round(float((whole | (best >= chosen)).mean()), 4)}
+    head.thresholds["window_route"] = chosen
+    head.meta["windows"] = figures
+    head.save(HEAD_PATH)
+    _head.cache_clear()
+    return figures
 
 
 def _tune_safety(train: list[SafetyRow], dev: list[SafetyRow], frozen: np.ndarray, classes: list[str], seed: int,
