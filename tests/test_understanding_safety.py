@@ -29,7 +29,7 @@ def test_dev_split_figures(screen: SafetyScreen) -> None:
     from assistant.understanding.report import safety_report
 
     fig = safety_report("dev", screen)
-    assert fig["summary"]["recall"] >= 0.87, fig["missed"]  # docs/safety.md: 0.893 on dev (model 12)
+    assert fig["summary"]["recall"] >= 0.87, fig["missed"]  # docs/safety.md: 0.899 on dev (whole messages and sentences)
     assert fig["summary"]["false_alarm_rate"] <= 0.05, fig["false_alarm_rows"]
 
 
