@@ -101,3 +101,17 @@ def test_audience_and_grow_signals_read_plain_cases() -> None:
     assert reader.audience(v[0]).best == "manager"
     assert reader.audience(v[1]).best == "high-performer"
     assert reader.grow(v[2]).best == "commitment"
+
+
+@pytest.mark.parametrize(("said", "offered"), [
+    ("The promotion list came out today and I'm not on it. Again.", False),
+    ("They promoted someone who joined after me.", False),
+    ("I got promoted last month and I feel like a complete fraud.", True),
+    ("They promoted me to senior researcher and I don't believe I deserve it.", True),
+])
+def test_a_question_about_the_people_who_promoted_you_needs_a_promotion(said: str, offered: bool) -> None:
+    """Blind readers of two sets scored "the people who promoted you" 0 when asked of someone passed over."""
+    from assistant.moves import presupposes_unsaid
+
+    question = "What evidence did the people who promoted you see that you might be discounting?"
+    assert presupposes_unsaid(question, said) is not offered
