@@ -209,10 +209,11 @@ class Coach:
             meta = {"safety": reading.kind, "stage": state.stage, "citations": [], "route": "safety",
                     "safety_via": reading.via, "safety_scores": reading.scores}
             return referral(reading.kind, self.settings.resources, again=reading.kind in referred), meta
-        remembered = self._followup(state, text, user_id, first=not earlier) if self.memory else None
+        greeting = not earlier and is_greeting(text)  # a first message that only opens the session
+        remembered = self._followup(state, text, user_id, first=not earlier, greeting=greeting) if self.memory else None
         if remembered:
             return remembered
-        if not earlier and is_greeting(text):  # "hi": nothing to reflect yet, so a welcome and the goal question
+        if greeting:  # "hi" with no plan to follow up: nothing to reflect yet, so a welcome and the goal question
             return self.angles["welcome"], {"stage": state.stage, "citations": [], "route": "welcome"}
         said = [t.text for t in earlier if t.role == "user"]
         # earlier themes: the last remembered goal, in the person's own words, is context for the first question
@@ -263,11 +264,13 @@ class Coach:
         return {"vector": vector, "previous": before, "aim": aim.label, "aim_p": aim.p, "match": match,
                 "audience": audience}
 
-    def _followup(self, state: GrowState, text: str, user_id: str, first: bool) -> tuple[str, dict[str, Any]] | None:
-        """A new session opens by following up a remembered plan; the next turn answers how it went."""
+    def _followup(self, state: GrowState, text: str, user_id: str, first: bool,
+                  greeting: bool) -> tuple[str, dict[str, Any]] | None:
+        """A new session that opens with a greeting follows up a remembered plan, and the next turn answers how
+        it went; a first message that already says how it went is answered at once."""
         assert self.memory is not None
         if first and state.followup is None:
-            if is_greeting(text):  # the session only opens: the remembered plan is the natural first question
+            if greeting:  # the session only opens: the remembered plan is the natural first question
                 opened = followup.opening(self.memory, user_id)
                 if opened:
                     reply, meta, fstate = opened
