@@ -17,17 +17,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .db import Database, redact
+from .db import Database
 from .errors import InputError
 from .transcripts import MIGRATIONS, TranscriptStore
 
 # parents before children (foreign keys): a session before its turns, a turn before its labels
 ORDER = ("users", "sessions", "runs", "turns", "action_plans", "labels", "memory")
 IDENTITY = ("turns", "memory")  # integer ids the database hands out
-
-
-def _where(target: Path | str) -> str:
-    return redact(target) if isinstance(target, str) and "://" in target else str(target)
 
 
 def _place(target: Path | str) -> Path | str:
@@ -52,7 +48,7 @@ def copy_store(source: Path | str, target: Path | str) -> dict[str, int]:
         held["users"] = int(dst.execute("SELECT COUNT(*) FROM users WHERE id <> 'local'").fetchone()[0])
         if any(held.values()):
             found = ", ".join(f"{n} {t}" for t, n in held.items() if n)
-            raise InputError(f"the target {_where(target)} already holds data ({found}); copy only into an empty "
+            raise InputError(f"the target {dst.where} already holds data ({found}); copy only into an empty "
                              "database")
         copied: dict[str, int] = {}
         with dst.transaction():

@@ -16,7 +16,7 @@ from test_cli import assert_one_error_line, coach, ok_json
 from assistant.chain import Coach
 from assistant.config import ROOT, Settings
 from assistant.db import Database, statements
-from assistant.errors import InputError, NotFoundError
+from assistant.errors import ConfigError, InputError, NotFoundError
 from assistant.people.accounts import Accounts, check_password
 from assistant.people.memory import Memory, excerpt, followup_line
 from assistant.people.rights import TABLES, counts, export, forget, purge
@@ -215,7 +215,7 @@ def test_routing_figures_name_the_file_and_field_of_a_bad_row(tmp_path: Path) ->
 
     bad = tmp_path / "f.jsonl"
     bad.write_text('{"plan": "I will ask.", "greeting": "hi", "report": "", "new_topic": "x", "near_topic": "y"}\n')
-    with pytest.raises(ValueError, match=r"f.jsonl: line 1: .*'report'"):
+    with pytest.raises(ConfigError, match=r"f.jsonl:1: field 'report'"):
         routing_figures(bad)
 
 

@@ -16,7 +16,6 @@ does not decide GROW stages: after the answer the session goes on from its goal 
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -87,16 +86,13 @@ def routing_figures(path: Path) -> dict[str, float]:
     """How first messages of a new session are routed, on a file of plans with four kinds of first message
     (``evals/understanding/followup/*.jsonl``): the share of greetings that open with the follow-up, of
     reports answered as reports, and of new and near topics wrongly read as reports (they must be coached)."""
+    from ..understanding.data import FirstMessages, read_rows
     from ..understanding.greeting import is_greeting
 
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    for i, row in enumerate(rows, 1):
-        missing = [f for f in ("plan", *FIRST_MESSAGES) if not isinstance(row.get(f), str) or not row[f].strip()]
-        if missing:
-            raise ValueError(f"{path}: line {i}: missing or empty field {missing[0]!r}")
+    rows = read_rows(Path(path), FirstMessages)
 
     def followed_up(text: str, plan: str) -> bool:
         return is_greeting(text) or reports_on(text, plan)
 
-    figures = {f: sum(followed_up(r[f], r["plan"]) for r in rows) / len(rows) for f in FIRST_MESSAGES}
+    figures = {f: sum(followed_up(getattr(r, f), r.plan) for r in rows) / len(rows) for f in FIRST_MESSAGES}
     return {"n": len(rows), **{f"{f}_followed_up": round(v, 3) for f, v in figures.items()}}

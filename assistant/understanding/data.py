@@ -62,6 +62,24 @@ class Conversation(BaseModel):
     kind: SafetyLabel
 
 
+class FirstMessages(BaseModel):
+    """A remembered plan and four first messages of the next session (``evals/understanding/followup/``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    plan: str
+    greeting: str
+    report: str
+    new_topic: str
+    near_topic: str
+
+    @field_validator("plan", "greeting", "report", "new_topic", "near_topic")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("is empty")
+        return v
+
+
 Row = TypeVar("Row", bound=BaseModel)
 
 
