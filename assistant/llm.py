@@ -85,6 +85,7 @@ class LlamaCppChat(BaseChatModel):
     max_tokens: int = 96
     supports_grammar: bool = True
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _formatter: Any = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
@@ -108,6 +109,53 @@ class LlamaCppChat(BaseChatModel):
         if kwargs.get("grammar"):
             params["grammar"] = _grammar(kwargs["grammar"])
         return params
+
+    def choose(self, messages: list[BaseMessage], candidates: list[str]) -> int:
+        """The index of the candidate the model would write as its reply, greedily: the same choice as
+        decoding with a grammar of the candidates at temperature 0, but the model is run only where the
+        candidates part (a shared stretch of tokens is read in one batch, and once one candidate is left
+        nothing more is read). Cheaper than constrained decoding, which reads every token of the answer."""
+        if len(candidates) < 2:
+            return 0
+        import numpy as np
+        from llama_cpp import llama_chat_format
+
+        llama = self.llama
+        if self._formatter is None:
+            template = llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ConfigError(f"{self.model_path}: the model has no chat template to choose with")
+            vocab = llama._model
+            self._formatter = llama_chat_format.Jinja2ChatFormatter(
+                template=template, eos_token=vocab.token_get_text(vocab.token_eos()),
+                bos_token=vocab.token_get_text(vocab.token_bos()))
+        prompt = self._formatter(messages=_to_dicts(messages)).prompt
+        with self._lock:
+            tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            options = [llama.tokenize(c.encode("utf-8"), add_bos=False, special=False) for c in candidates]
+            shared = 0  # the part of the prompt already in the context from the previous call
+            for a, b in zip(llama.input_ids[:llama.n_tokens], tokens[:-1], strict=False):
+                if a != b:
+                    break
+                shared += 1
+            llama.n_tokens = shared
+            pending, alive, pos = tokens[shared:], list(range(len(candidates))), 0
+            while len(alive) > 1:
+                while all(pos < len(options[i]) for i in alive) and len({options[i][pos] for i in alive}) == 1:
+                    pending.append(options[alive[0]][pos])
+                    pos += 1
+                if pending:
+                    llama.eval(pending)
+                    pending = []
+                ended = [i for i in alive if pos >= len(options[i])]
+                if ended:  # a candidate that is a prefix of another: keep the shorter
+                    return ended[0]
+                logits = np.ctypeslib.as_array(llama._ctx.get_logits_ith(-1), shape=(llama.n_vocab(),))
+                best = max({options[i][pos] for i in alive}, key=lambda t: logits[t])
+                alive = [i for i in alive if options[i][pos] == best]
+                pending.append(best)
+                pos += 1
+            return alive[0]
 
     def _generate(
         self,

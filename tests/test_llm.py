@@ -169,6 +169,29 @@ def test_embedded_grammar_constrains_the_output(embedded: LlamaCppChat) -> None:
 
 
 @pytest.mark.slow
+def test_embedded_choose_matches_constrained_decoding(embedded: LlamaCppChat) -> None:
+    """``choose`` reads the model only where the candidates part; it must pick the candidate that decoding
+    constrained to the candidates writes at temperature 0, whatever the prompt and the candidates' order."""
+    from langchain_core.messages import HumanMessage
+
+    from assistant.guard import reply_grammar
+
+    candidates = ["What would a good outcome look like for you?", "What would make the move worth it?",
+                  "How did the talk with your director go?", "How do you want to spend your weekends?",
+                  "What would you like to be known for?"]
+    for k, message in enumerate(["I keep saying yes to every project and I'm exhausted.",
+                                 "My director wants an answer on the lead role by Friday.",
+                                 "I talked to my director yesterday, finally.", str(LONG_PROMPT[-1].content)]):
+        options = candidates[k:] + candidates[:k]
+        prompt = [LONG_PROMPT[0], HumanMessage(f"{message}\nQuestions:\n" + "\n".join(options))]
+        decoded = embedded.bind(grammar=reply_grammar(options, free=False, reflect=False), temperature=0.0,
+                                repeat_penalty=1.0).invoke(prompt).content
+        pick = embedded.choose(prompt, options)
+        assert options[pick] == decoded
+    assert embedded.choose(LONG_PROMPT, candidates[:1]) == 0
+
+
+@pytest.mark.slow
 def test_embedded_streams(embedded: LlamaCppChat) -> None:
     chunks = [c.content for c in embedded.stream(LONG_PROMPT, max_tokens=24)]
     assert len(chunks) >= 2
