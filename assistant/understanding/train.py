@@ -26,7 +26,7 @@ CRISIS_EXTRA_BUDGET = 0.005
 WINDOW_EXTRA_BUDGET = 0.01
 WINDOW_CALIBRATION = ("blind", "blind2", "blind3", "blind4")
 # the coder's fine-tune: MiniLM layers unfrozen (of 0-5) and learning rates (encoder, linear layer)
-LAYERS = (3, 4, 5)
+LAYERS = (0, 1, 2, 3, 4, 5)
 MIN_SUPPORT = 10  # rows a class needs in a test split to count in macro_f1_supported
 LR, HEAD_LR = 4e-5, 2e-3
 # the safety screen's fine-tuned view (the same recipe as the coder's, on whole messages)
