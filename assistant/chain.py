@@ -26,6 +26,7 @@ from .config import Settings
 from .errors import CoachError, InputError, NotFoundError, check_text
 from .guard import check_reply, clean_reply, reflection_problems, reply_grammar
 from .llm import backend_failure, get_chat_model, token_counter
+from .mirror import mirror
 from .moves import (
     MOVES_CACHE,
     QUESTION_FLOOR,
@@ -66,6 +67,9 @@ _INJECTION = re.compile(
 # the GROW signal's probability above which a plain reflection may say what the message does: on the grow dev
 # split, commitment readings at 0.7 and over are right 34 of 35 times (0.907 over all), options 36 of 37
 PLAIN_AIM_SURE = 0.7
+# how a reflection of the person's own clause opens, in turn. A reflective stem, never a bare clause: without
+# one, "So you need to make the case for promoting her." reads (to a person and to the coder) as advice
+MIRROR_LEADS = ("It sounds like", "You're saying", "What I'm hearing is that")
 
 
 def is_injection(message: str) -> bool:
@@ -337,6 +341,10 @@ class Coach:
                                 situations=3, prior=False)
         if close and close[0][1] >= REFLECT:
             options.append(close[0][0].text)
+        # the person's own main clause, parsed and put in the second person, led differently each time
+        said = mirror(text, lead=MIRROR_LEADS[len(state.reflected) % len(MIRROR_LEADS)])
+        if said:
+            options.append(said)
         felt = feeling_reflection(text)
         if felt:
             options.append(felt)
@@ -430,6 +438,7 @@ class Coach:
             plain = [q for q in self.angles["stage_questions"][stage] if q not in state.asked]
             cand_texts = plain[:1] or [self.angles["low_effort"][0]]
         drafts: list[str] = []
+        drafts_questions: list[str] = []  # candidates already chosen: a second draft chooses another
         started = time.perf_counter()
         for attempt in range(2):
             if attempt and time.perf_counter() - started > self.settings.timeout / 2:
@@ -444,9 +453,16 @@ class Coach:
             elif attempt == 1:
                 values = {**values, "message": text + "\n(Reply with one reflection sentence, then exactly one "
                           "open question that starts with What or How. No advice.)"}
-            model = self.model.bind(**kwargs) if kwargs else self.model
-            chain = prompt | model | StrOutputParser()
-            reply = clean_reply(chain.invoke(values))
+            choose = getattr(self.model, "choose", None)
+            if grammar_ok and choose is not None and cand_texts:
+                # the same choice as the grammar at temperature 0, reading only where the candidates part
+                left = [q for q in cand_texts if q not in drafts_questions] or cand_texts
+                reply = left[choose(prompt.format_messages(**values), left)]
+                drafts_questions.append(reply)
+            else:
+                model = self.model.bind(**kwargs) if kwargs else self.model
+                chain = prompt | model | StrOutputParser()
+                reply = clean_reply(chain.invoke(values))
             if grammar_ok:
                 reply = f"{reflection} {reply}"
             found = check_reply(reply, secret, trusted=cand_texts)

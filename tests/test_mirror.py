@@ -1,0 +1,73 @@
+"""Reflections of the person's own clause (``assistant.mirror``): well-formed by construction, or none."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from assistant.mirror import mirror
+from assistant.quality import broken_sentences
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("text, want", [
+    ("I'm exhausted and I'm supposedly the top performer.", "It sounds like you're exhausted."),
+    ("honestly im so bored at work.", "It sounds like you're so bored at work."),
+    ("I was promoted to senior associate three months ago, in audit.",
+     "It sounds like you were promoted to senior associate three months ago."),
+    ("My boss presented my analysis as hers. Again.", "It sounds like your boss presented your analysis as hers."),
+    ("I suppose I've never actually told her.", "It sounds like you've never actually told her."),
+    ("Our team got no credit, and I was the one who built it.", "It sounds like your team got no credit."),
+    # a role alone is not what the message is about: the sentence after it is reflected
+    ("I'm a charge nurse on a cardiac unit. I love bedside care.", "It sounds like you love bedside care."),
+])
+def test_the_main_clause_in_the_second_person(text: str, want: str) -> None:
+    assert mirror(text) == want
+
+
+@pytest.mark.parametrize("text", [
+    "How do I say no to my VP",                       # a question without its mark
+    "Is it dumb to say no?",
+    "Help me think about the promotion.",             # an imperative
+    "Star performer. Negative attitude. Morale dropping.",  # no verb
+    "Ouch.",
+    "You know how it is with reorgs.",                # already says "you": whose "you" is unclear
+    "We're at the same level, he and I.",             # "we" is not "you"
+    "My manager said 'I need you on this' and left.",  # someone else's words with "I" in them
+    "I'm a senior engineer at a bank.",               # only a role
+])
+def test_nothing_when_it_cannot_be_built_cleanly(text: str) -> None:
+    assert mirror(text) is None
+
+
+def _coachee_messages() -> list[str]:
+    out: list[str] = []
+    for name in ("blind", "blind2", "blind3", "blind4"):
+        folder = ROOT / "evals" / name
+        for line in (folder / "openers.jsonl").read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                out.append(json.loads(line)["text"])
+        for line in (folder / "conversations.jsonl").read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                out.extend(json.loads(line)["turns"])
+    return out
+
+
+def test_every_reflection_of_written_messages_is_well_formed() -> None:
+    """Over every coachee message of four blind sets (written by others, many voices): what is built reads as
+    one well-formed second-person sentence, and most messages get one."""
+    messages = _coachee_messages()
+    assert len(messages) > 400
+    built = [(m, mirror(m)) for m in messages]
+    made = [(m, r) for m, r in built if r]
+    assert len(made) >= 0.6 * len(messages)
+    for message, reflection in made:
+        assert reflection.startswith("It sounds like ") and reflection.endswith("."), (message, reflection)
+        assert not broken_sentences(reflection), (message, reflection)
+        assert not re.search(r"\b(I|me|my|myself|mine)\b", reflection), (message, reflection)
+        assert "  " not in reflection and " ," not in reflection and " ." not in reflection, (message, reflection)
+        assert 5 <= len(reflection.split()) <= 3 + 16 + 1, (message, reflection)
