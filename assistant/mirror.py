@@ -62,9 +62,15 @@ def mirror(text: str, lead: str = "It sounds like") -> str | None:
     doc = parser()(text[:1000])
     built = []
     for sent in list(doc.sents)[:6]:
-        made = _clause(sent)
-        if made and not _introduces(made[1]):
-            built.append(made)
+        # the sentence's main clause, and each clause joined to it that has a subject of its own ("I've
+        # been here four years and I'm bored": the second is often the point)
+        spans = [sent] + [sent.doc[c.left_edge.i:c.right_edge.i + 1] for c in sent.root.children
+                          if c.dep_ == "conj" and c.pos_ in ("VERB", "AUX")
+                          and any(d.dep_ in ("nsubj", "nsubjpass") for d in c.children)]
+        for span in spans:
+            made = _clause(span) if span.root.i in (sent.root.i, *[c.i for c in sent.root.children]) else None
+            if made and not _introduces(made[1]):
+                built.append(made)
     if not built:
         return None
     felt = [c for c, tokens in built if any(t.lemma_.lower() in _FELT or t.lower_ in _FELT for t in tokens)]

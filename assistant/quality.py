@@ -67,7 +67,8 @@ def broken_sentences(reply: str) -> list[str]:
         stem, after = (m.group(1).lower(), m.group(2).lower().strip(",")) if m else ("", "")
         bad = stem.startswith("it ") and after in _BAD_AFTER_STEM
         bad = bad or (stem == "you" and after in {"as", "if", "because", "im", "i", "i'm", "my", "me", "was", "is"})
-        bad = bad or bool(m and m.group(1).lower() == "it sounds like" and m.group(2).lower().endswith("ed"))
+        bad = bad or bool(m and m.group(1).lower() == "it sounds like" and m.group(2).endswith("ed")
+                          and m.group(2)[:1].islower())  # "It sounds like offered…", not "It sounds like Ahmed…"
         dangling = _DANGLING_Q if s.endswith("?") else _DANGLING
         bad = bad or bool(_AGREEMENT.search(bare)) or bool(dangling.search(bare)) or bool(_NO_MAIN.search(bare))
         bad = bad or (not s.endswith("?") and bool(_FIRST_PERSON.search(bare)))
