@@ -80,11 +80,14 @@ def broken_sentences(reply: str) -> list[str]:
 
 
 def audience_mismatch(reply: str, audience: str | None) -> bool:
-    """A high performer asked about "your report", or a manager about "your manager"."""
+    """A high performer asked about "your report", or a manager about "your manager". Only the question is
+    read when there is one: a reflection of the person's own words ("It sounds like your lead engineer
+    resigned this morning.", from a manager) names their people as they did."""
+    text = question_of(reply) or reply
     if audience == "high-performer":
-        return bool(_MANAGER_ONLY.search(reply))
+        return bool(_MANAGER_ONLY.search(text))
     if audience == "manager":
-        return bool(_HP_ONLY.search(reply))
+        return bool(_HP_ONLY.search(text))
     return False
 
 

@@ -50,6 +50,9 @@ def test_audience_mismatch_both_ways() -> None:
     assert audience_mismatch("What would you want your manager to see?", "manager")
     assert not audience_mismatch("What would you want your manager to see?", "high-performer")
     assert not audience_mismatch("What does your report want?", None)
+    # the question is what is asked; a reflection of the person's own words names their people as they did
+    assert not audience_mismatch("It sounds like your lead engineer resigned. What matters most now?", "manager")
+    assert audience_mismatch("It sounds like you resigned. What would your lead say?", "manager")
 
 
 def test_rule_figures_count_repeats_and_distinct_questions() -> None:
