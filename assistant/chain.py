@@ -44,7 +44,7 @@ from .people.memory import Memory, excerpt
 from .prompts import load_data, load_prompt
 from .quality import audience_mismatch
 from .retrieval import HandbookIndex, Hit
-from .stages import AIMS, GrowState, is_commitment
+from .stages import AIMS, GrowState, is_commitment, wants_time
 from .transcripts import LOCAL_USER, TranscriptStore, open_store
 from .understanding.coder import code_text
 from .understanding.encoder import embed
@@ -239,6 +239,8 @@ class Coach:
         stage = state.update(text, read["aim"])
         if state.low_effort_streak:
             return self._new_angle(state, read)
+        if stage in ("options", "way_forward") and wants_time(text):
+            return self._not_yet(state, text, stage)
         # a plan is recorded only when the grow signal is fairly sure it is one (a false plan ends the GROW arc)
         committed = read["aim"] == "commitment" and read["aim_p"] >= 0.5 if read["aim"] is not None else False
         if stage == "way_forward" and (committed or is_commitment(text)) and not state.action_plan:
@@ -294,6 +296,20 @@ class Coach:
             state.followup = fstate.to_dict()
             return reply, meta
         return None
+
+    def _not_yet(self, state: GrowState, text: str, stage: str) -> tuple[str, dict[str, Any]]:
+        """They want time before deciding: reflect that, and ask about the thinking time, not a first step."""
+        angle = self.angles["not_yet"]
+        lead = MIRROR_LEADS[len(state.reflected) % len(MIRROR_LEADS)]
+        options = [r for r in (mirror(text, lead=lead), angle["reflection"]) if r and r not in state.reflected]
+        reflection = options[0] if options else angle["reflection"]
+        state.reflected.append(reflection)
+        unused = [q for q in angle["questions"] if q not in state.asked] or angle["questions"]
+        state.asked.append(unused[0])
+        reply = f"{reflection} {unused[0]}"
+        meta = self._grounding(reply, stage, self.index.search(text, k=2), [], [])
+        meta["route"] = "not_yet"
+        return reply, meta
 
     def _close(self, sid: str, state: GrowState, text: str, read: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """The person's own plan, stored in their words (and remembered for next time); the question helps

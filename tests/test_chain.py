@@ -186,6 +186,30 @@ def test_the_closing_question_fits_what_the_plan_holds(settings: Settings, plan:
     assert again != reply
 
 
+def test_someone_who_wants_time_is_not_pushed_to_a_plan(settings: Settings) -> None:
+    """Late in a session, "I need to sit with this" gets a question about the thinking time, not a first
+    step, and no plan is recorded; a plan that comes with it ("...then I'll talk to her") is still a plan."""
+    from assistant.prompts import load_data
+
+    waiting = load_data("angles")["not_yet"]["questions"]
+    coach = _coach(settings)
+    sid = None
+    for m in ["I want to figure out whether to take the lead role my manager offered",
+              "Right now I spend most days deep in the architecture work and I love it",
+              "I could take the role, or ask for a staff track, or stay as I am for a year",
+              "Honestly I need to sit with this for a week before I decide anything."]:
+        out = coach.turn(m, sid)
+        sid = out["session"]
+    route = coach.store.turns(sid)[-1].meta.get("route")
+    assert route == "not_yet" and out["reply"].endswith(waiting[0]), out["reply"]
+    assert "sit with this" in out["reply"].split(".")[0]  # the reflection is of what they said
+    assert out["action_plan"] is None and out["codes"][-1] == "open_question"
+    out = coach.turn("No plan yet, sorry. I want to think it over with my partner first.", sid)
+    assert out["reply"].endswith(waiting[1])  # never the same question twice
+    out = coach.turn("OK I've slept on it: I'll talk to my manager on Friday and ask about the staff track.", sid)
+    assert coach.store.turns(sid)[-1].meta.get("route") != "not_yet" and out["action_plan"]
+
+
 # 9. context budget ----------------------------------------------------------------------------------
 def test_history_is_trimmed_to_the_budget(settings: Settings) -> None:
     coach = _coach(settings)
