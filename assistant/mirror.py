@@ -87,8 +87,9 @@ def _introduces(tokens: list[Any]) -> bool:
         return False
     kept = {t.i for t in tokens}
     if root.lemma_ == "be":
-        return any(c.dep_ == "attr" and c.i in kept and any(d.dep_ == "det" for d in c.children)
-                   for c in root.children)
+        # "I'm a charge nurse on a cardiac unit" is a role; "I'm the person everyone comes to" is not
+        return any(c.dep_ == "attr" and c.i in kept and any(d.lower_ in ("a", "an") for d in c.children)
+                   and not any(d.dep_ == "relcl" for d in c.children) for c in root.children)
     return root.lemma_ in ("work", "manage", "run", "teach", "head", "lead") and not any(
         c.dep_ in ("advmod", "neg") and c.i > root.i and c.i in kept for c in root.children)
 
