@@ -72,6 +72,11 @@ PLAIN_AIM_SURE = 0.7
 MIRROR_LEADS = ("It sounds like", "You're saying", "What I'm hearing is that")
 
 
+def _mirrored(state: GrowState, text: str) -> str | None:
+    """The person's own main clause, parsed and put in the second person, led differently each time."""
+    return mirror(text, lead=MIRROR_LEADS[len(state.reflected) % len(MIRROR_LEADS)])
+
+
 def is_injection(message: str) -> bool:
     """Prompt-injection and "just tell me" pressure."""
     return bool(_INJECTION.search(message))
@@ -300,8 +305,7 @@ class Coach:
     def _not_yet(self, state: GrowState, text: str, stage: str) -> tuple[str, dict[str, Any]]:
         """They want time before deciding: reflect that, and ask about the thinking time, not a first step."""
         angle = self.angles["not_yet"]
-        lead = MIRROR_LEADS[len(state.reflected) % len(MIRROR_LEADS)]
-        options = [r for r in (mirror(text, lead=lead), angle["reflection"]) if r and r not in state.reflected]
+        options = [r for r in (_mirrored(state, text), angle["reflection"]) if r and r not in state.reflected]
         reflection = options[0] if options else angle["reflection"]
         state.reflected.append(reflection)
         unused = [q for q in angle["questions"] if q not in state.asked] or angle["questions"]
@@ -357,8 +361,7 @@ class Coach:
                                 situations=3, prior=False)
         if close and close[0][1] >= REFLECT:
             options.append(close[0][0].text)
-        # the person's own main clause, parsed and put in the second person, led differently each time
-        said = mirror(text, lead=MIRROR_LEADS[len(state.reflected) % len(MIRROR_LEADS)])
+        said = _mirrored(state, text)
         if said:
             options.append(said)
         felt = feeling_reflection(text)
