@@ -21,6 +21,16 @@ def _coach(settings: Settings, responses: list[str] | None = None) -> Coach:
     return Coach(settings, model=FakeChatModel(responses=responses or []))
 
 
+def _play(coach: Coach, messages: list[str], sid: str | None = None) -> tuple[dict, str]:
+    """Send the messages as one session; the last reply and the session id."""
+    out: dict = {}
+    for m in messages:
+        out = coach.turn(m, sid)
+        sid = out["session"]
+    assert sid is not None
+    return out, sid
+
+
 def _rows(name: str) -> list[dict]:
     return [json.loads(x) for x in (ROOT / "evals/dev" / name).read_text().splitlines() if x.strip()]
 
@@ -154,13 +164,10 @@ def test_injection_detector_leaves_ordinary_openers_alone() -> None:
 # 8. closing -----------------------------------------------------------------------------------------
 def test_way_forward_ends_with_the_coachees_own_plan(settings: Settings) -> None:
     coach = _coach(settings)
-    sid = None
-    for m in ["I want recognition for the platform work I led",
-              "Right now my director presents my work as the team's and I say nothing",
-              "I could write a short impact summary, or maybe I could ask for a slot at the all-hands",
-              "I will send my director a one-page impact summary by Friday and ask for the slot"]:
-        out = coach.turn(m, sid)
-        sid = out["session"]
+    out, sid = _play(coach, ["I want recognition for the platform work I led",
+                             "Right now my director presents my work as the team's and I say nothing",
+                             "I could write a short impact summary, or maybe I could ask for a slot at the all-hands",
+                             "I will send my director a one-page impact summary by Friday and ask for the slot"])
     assert out["stage"] == "way_forward"
     assert out["action_plan"] == "I will send my director a one-page impact summary by Friday and ask for the slot"
     assert TranscriptStore(settings.db_path).action_plan(sid) == out["action_plan"]
@@ -193,13 +200,10 @@ def test_someone_who_wants_time_is_not_pushed_to_a_plan(settings: Settings) -> N
 
     waiting = load_data("angles")["not_yet"]["questions"]
     coach = _coach(settings)
-    sid = None
-    for m in ["I want to figure out whether to take the lead role my manager offered",
-              "Right now I spend most days deep in the architecture work and I love it",
-              "I could take the role, or ask for a staff track, or stay as I am for a year",
-              "Honestly I need to sit with this for a week before I decide anything."]:
-        out = coach.turn(m, sid)
-        sid = out["session"]
+    out, sid = _play(coach, ["I want to figure out whether to take the lead role my manager offered",
+                             "Right now I spend most days deep in the architecture work and I love it",
+                             "I could take the role, or ask for a staff track, or stay as I am for a year",
+                             "Honestly I need to sit with this for a week before I decide anything."])
     route = coach.store.turns(sid)[-1].meta.get("route")
     assert route == "not_yet" and out["reply"].endswith(waiting[0]), out["reply"]
     assert "sit with this" in out["reply"].split(".")[0]  # the reflection is of what they said
