@@ -155,6 +155,14 @@ def test_details_give_a_main_code_and_per_sentence_codes() -> None:
     assert all(s["code"] in CODES and s["fine"] in coding.FINE for s in detail["sentences"])
 
 
+def test_a_sentence_longer_than_the_model_reads_is_coded_not_an_error() -> None:
+    """A short sentence, then one far past the encoder's token limit (a model that writes freely can): the
+    long one is cut to fit, as a long context is, instead of the tokenizer raising and failing the reply."""
+    long = "Thank you for telling me about the project" + " and the meetings and the deadlines" * 30 + "."
+    detail = coding.code_details([f"That is interesting. {long}"])[0]
+    assert len(detail["sentences"]) == 2 and detail["code"] in CODES
+
+
 # -- splitting and coding -----------------------------------------------------------------------------
 @pytest.mark.parametrize(("text", "sentences"), [
     ("It sounds hard. What would help?", ["It sounds hard.", "What would help?"]),

@@ -84,7 +84,9 @@ def save(model: Any, layers: list[int], path: Path) -> str:
 def pool(tokenizer: Any, model: Any, sentences: list[str], contexts: list[str]) -> Any:
     """Mean of the sentence's own token states, read after its context (a torch tensor, with gradients
     when the model is training)."""
-    batch = tokenizer(contexts, sentences, padding=True, truncation="only_first", max_length=MAX_TOKENS,
+    # longest_first: a long context is cut first, as before; a sentence longer than the limit after a short
+    # context is cut too ("only_first" raised a truncation error there and failed the whole reply)
+    batch = tokenizer(contexts, sentences, padding=True, truncation="longest_first", max_length=MAX_TOKENS,
                       return_tensors="pt")
     states = model(**batch).last_hidden_state
     mask = (batch["attention_mask"] * batch["token_type_ids"]).unsqueeze(-1).float()
