@@ -133,11 +133,9 @@ class LlamaCppChat(BaseChatModel):
         with self._lock:
             tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
             options = [llama.tokenize(c.encode("utf-8"), add_bos=False, special=False) for c in candidates]
-            shared = 0  # the part of the prompt already in the context from the previous call
-            for a, b in zip(llama.input_ids[:llama.n_tokens], tokens[:-1], strict=False):
-                if a != b:
-                    break
-                shared += 1
+            # the part of the prompt already in the context from the previous call (at least the last token
+            # is read again, for its logits)
+            shared = llama.longest_token_prefix(llama.input_ids[:llama.n_tokens], tokens[:-1])
             llama.n_tokens = shared
             pending, alive, pos = tokens[shared:], list(range(len(candidates))), 0
             while len(alive) > 1:

@@ -169,13 +169,13 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
     if sum(1 for t in tokens if not t.is_punct) + len(prefix) < MIN_WORDS or not any(
             t.pos_ in ("NOUN", "PROPN", "ADJ", "VERB", "ADV") for t in tokens):
         return None  # "you are 52" says too little
-    if len(_QUOTES.findall("".join(t.text for t in tokens if t.tag_ in ("``", "''") or t.text in "\"“”"))) % 2:
+    if sum(len(_QUOTES.findall(t.text)) for t in tokens if _is_quote(t)) % 2:
         return None  # a quotation cut in half
     out = prefix[:]
     quoted = False
     for k, t in enumerate(tokens):
         word = t.text
-        if t.text in ("\"", "“", "”") or t.tag_ in ("``", "''"):
+        if _is_quote(t):
             quoted = not quoted
         elif not quoted:
             low = t.lower_
@@ -189,11 +189,15 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
             return None  # someone else's words with "I" or "my" in them: leave them be
         out.append(word + t.whitespace_ if k < len(tokens) - 1 else word)
     sentence = " ".join(out[: len(prefix)] + ["".join(out[len(prefix):])]).strip()
-    sentence = re.sub(r"\byou 're\b", "you're", re.sub(r"\byou 've\b", "you've", sentence))
     sentence = re.sub(r"\b(you|we|they) ('re|'ve|'ll|'d)\b", r"\1\2", sentence)
     if re.search(r"\b(I|me|my|mine|myself)\b", sentence):
         return None
     return sentence, tokens
+
+
+def _is_quote(token: Any) -> bool:
+    """An opening or closing quotation mark, as the tagger or the text says."""
+    return token.tag_ in ("``", "''") or token.text in ("\"", "“", "”")
 
 
 def _fit_subject(subject: Any) -> bool:
