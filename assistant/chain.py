@@ -72,6 +72,11 @@ PLAIN_AIM_SURE = 0.7
 MIRROR_LEADS = ("It sounds like", "You're saying", "What I'm hearing is that")
 
 
+def _first_unused(options: list[str], used: list[str], fallback: str | None = None) -> str:
+    """The first option not used yet in the session; when all are, ``fallback`` or the first option."""
+    return next((o for o in options if o not in used), fallback if fallback is not None else options[0])
+
+
 def _mirrored(state: GrowState, text: str) -> str | None:
     """The person's own main clause, parsed and put in the second person, led differently each time."""
     return mirror(text, lead=MIRROR_LEADS[len(state.reflected) % len(MIRROR_LEADS)])
@@ -305,12 +310,12 @@ class Coach:
     def _not_yet(self, state: GrowState, text: str, stage: str) -> tuple[str, dict[str, Any]]:
         """They want time before deciding: reflect that, and ask about the thinking time, not a first step."""
         angle = self.angles["not_yet"]
-        options = [r for r in (_mirrored(state, text), angle["reflection"]) if r and r not in state.reflected]
-        reflection = options[0] if options else angle["reflection"]
+        options = [r for r in (_mirrored(state, text), angle["reflection"]) if r]
+        reflection = _first_unused(options, state.reflected, fallback=angle["reflection"])
         state.reflected.append(reflection)
-        unused = [q for q in angle["questions"] if q not in state.asked] or angle["questions"]
-        state.asked.append(unused[0])
-        reply = f"{reflection} {unused[0]}"
+        question = _first_unused(angle["questions"], state.asked)
+        state.asked.append(question)
+        reply = f"{reflection} {question}"
         meta = self._grounding(reply, stage, self.index.search(text, k=2), [], [])
         meta["route"] = "not_yet"
         return reply, meta
@@ -375,9 +380,9 @@ class Coach:
             options.append(about)
         options += plain_reflections()["aims"].get(aim, [])
         options += plain_reflections()["aims"]["reality"]
-        fresh = [o for o in options if o not in state.reflected] or options
-        state.reflected.append(fresh[0])
-        return fresh[0]
+        reflection = _first_unused(options, state.reflected)
+        state.reflected.append(reflection)
+        return reflection
 
     def _library_questions(self, state: GrowState, stage: str, read: dict[str, Any]) -> list[tuple[Move, float]]:
         """Library questions for this stage and audience, not yet asked, closest to what was just said (and,
@@ -433,8 +438,7 @@ class Coach:
                 state.asked.append(m.text)
                 return f"{self.angles['reflections']['low_effort']} {m.text}", {
                     "stage": state.stage, "citations": [m.situation.citation()], "route": "low_effort"}
-        unused = [q for q in self.angles["low_effort"] if q not in state.asked] or self.angles["low_effort"]
-        question = unused[0]
+        question = _first_unused(self.angles["low_effort"], state.asked)
         state.asked.append(question)
         return f"{self.angles['reflections']['low_effort']} {question}", {
             "stage": state.stage, "citations": [], "route": "low_effort"}
