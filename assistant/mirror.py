@@ -42,6 +42,16 @@ _DANGLING = {"AUX", "DET", "ADP", "CCONJ", "SCONJ", "PART"}  # a clause cannot e
 _CUT = {"cc", "conj", "mark", "advcl", "parataxis", "punct", "relcl"}  # where the main clause ends
 _QUOTES = re.compile(r"[\"“”‘’']")
 _HEDGES = {"suppose", "guess", "mean", "reckon", "admit"}  # "I suppose ...": the reflection is what follows
+# a word that promises a second half ("less because of him and more because of...", "not only the title but
+# ..."): a clause cut before that half says something the person did not mean
+_PAIRED = {"less", "more", "partly", "either", "neither", "rather", "whether"}
+_SECOND_HALF = {"than", "and", "but", "or", "nor"}
+# praise this strong next to a sign of irony ("I'm sure he'll be thrilled", "Great, another reorg. I'm just
+# thrilled") is likely meant the other way round: reflecting it literally tells the person we missed the point
+_GLOWING = {"thrilled", "delighted", "ecstatic", "fantastic", "wonderful", "brilliant", "perfect", "amazing",
+            "overjoyed", "lovely", "great", "awesome", "fabulous", "terrific", "splendid"}
+_IRONY = re.compile(r"\b(i'?m sure|i am sure|yeah right|oh great|oh good|just great|another|again|of course|"
+                    r"obviously|totally|ugh|sure thing|can'?t wait)\b|/s\b|🙄|😒", re.I)
 _THIRD_SINGULAR = {"he", "she", "it", "this", "that"}
 
 
@@ -154,6 +164,11 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
         tokens.pop()
     if not tokens or root not in tokens:
         return None
+    rest = [t.lower_ for t in words if t.i >= tokens[-1].i + 1]
+    if any(w in _SECOND_HALF for w in rest) and any(_opens_pair(t, rest) for t in tokens):
+        return None  # the first half of a pair: "less because of him" without "and more because of..."
+    if any(t.lower_ in _GLOWING for t in tokens) and _IRONY.search(sent.doc.text):
+        return None  # likely ironic
     kept = {t.i for t in tokens}
     for t in tokens:  # whole constituents only: what is left out must be optional and left out entirely
         for c in t.children:
@@ -190,9 +205,21 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
         out.append(word + t.whitespace_ if k < len(tokens) - 1 else word)
     sentence = " ".join(out[: len(prefix)] + ["".join(out[len(prefix):])]).strip()
     sentence = re.sub(r"\b(you|we|they) ('re|'ve|'ll|'d)\b", r"\1\2", sentence)
+    sentence = re.sub(r"\byou'm\b", "you're", re.sub(r"\byou am\b", "you are", sentence))
     if re.search(r"\b(I|me|my|mine|myself)\b", sentence):
         return None
     return sentence, tokens
+
+
+def _opens_pair(token: Any, rest: list[str]) -> bool:
+    """``token`` asks for a second half: "less/more ... than" or "less because of X (and more ...)", "partly",
+    "either", "not only/just"; "a more systematic process" does not."""
+    low = token.lower_
+    if low in ("more", "less"):
+        return "than" in rest or token.head.pos_ not in ("ADJ", "ADV", "NOUN")
+    if low in ("only", "just"):
+        return token.i > 0 and token.doc[token.i - 1].lower_ == "not"
+    return low in _PAIRED
 
 
 def _is_quote(token: Any) -> bool:

@@ -38,7 +38,7 @@ _BAD_AFTER_STEM = {"as", "if", "because", "and", "but", "or", "im", "i", "i'm", 
                    "got", "offered", "been", "was", "were", "is", "are", "has", "had", "did", "does", "with",
                    "at", "by", "from", "honestly", "basically", "like", "um", "so", "just"}
 _AGREEMENT = re.compile(r"(^|[,;]\s*|\b(that|and|but|if|when|because|like|so)\s+)you (was|is|has|doesn't|wasn't|isn't|am)\b|"
-                        r"\bi (is|are|were)\b|"
+                        r"\bi (is|are|were)\b|\byou'm\b|"
                         r"\byou're (a|an|the) \w+ (got|was|has|is|did|took|said)\b|"
                         r"\byou('re| are) (got|had|did|went|was|were|been|has|have|closed|started|finished)\b|"
                         r"\b(\w+) \1\b", re.I)

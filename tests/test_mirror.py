@@ -24,6 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
     ("Our team got no credit, and I was the one who built it.", "It sounds like your team got no credit."),
     # a role alone is not what the message is about: the sentence after it is reflected
     ("I'm a charge nurse on a cardiac unit. I love bedside care.", "It sounds like you love bedside care."),
+    # both halves of a pair, or none ("less because of the work" alone says the opposite of what was meant)
+    ("I'm dreading it less because of the work and more because of the boss.",
+     "It sounds like you're dreading it less because of the work and more because of the boss."),
+    ("I want not only the title but the budget.", "It sounds like you want not only the title but the budget."),
 ])
 def test_the_main_clause_in_the_second_person(text: str, want: str) -> None:
     assert mirror(text) == want
@@ -39,6 +43,10 @@ def test_the_main_clause_in_the_second_person(text: str, want: str) -> None:
     "We're at the same level, he and I.",             # "we" is not "you"
     "My manager said 'I need you on this' and left.",  # someone else's words with "I" in them
     "I'm a senior engineer at a bank.",               # only a role
+    "I'm dreading this less because of him and more because of what it says about me.",  # half of a pair
+    "I'm more annoyed than hurt.",
+    "I'm sure my skip-level will be thrilled.",       # likely ironic
+    "Oh good, another reorg. I'm delighted.",
 ])
 def test_nothing_when_it_cannot_be_built_cleanly(text: str) -> None:
     assert mirror(text) is None
