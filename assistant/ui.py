@@ -44,14 +44,26 @@ class Services:
         self.settings = settings
         self._coach: Any = None
         self._rehearsal: Any = None
+        self._lock = threading.RLock()
+        self._warmed = threading.Event()
+        self._warmed.set()  # cleared while a warm-up runs
 
     @property
     def coach(self) -> Any:
-        if self._coach is None:
-            from .chain import Coach
+        # a turn that arrives during the warm-up waits for it: two threads importing torch and loading the
+        # encoders at once fail ("partially initialized module 'torch'"), seen with two users' first turns
+        if threading.current_thread().name != "warm-up":
+            self._warmed.wait(timeout=600)
+        with self._lock:
+            if self._coach is None:
+                from .chain import Coach
 
-            self._coach = Coach(self.settings)
-        return self._coach
+                self._coach = Coach(self.settings)
+            return self._coach
+
+    def start_warm(self) -> None:
+        self._warmed.clear()
+        threading.Thread(target=self.warm, name="warm-up", daemon=True).start()
 
     def warm(self) -> None:
         """Load the index, embeddings, coder and model in the background so the first turn is quick."""
@@ -66,14 +78,18 @@ class Services:
                 coach.model.invoke("hi", max_tokens=1)
         except Exception:  # noqa: BLE001 - a failure here shows up, with its message, on the first turn
             pass
+        finally:
+            self._warmed.set()
 
     @property
     def rehearsal(self) -> Any:
-        if self._rehearsal is None:
-            from .rehearsal import Rehearsal
+        store = self.coach.store
+        with self._lock:
+            if self._rehearsal is None:
+                from .rehearsal import Rehearsal
 
-            self._rehearsal = Rehearsal(self.settings, store=self.coach.store)
-        return self._rehearsal
+                self._rehearsal = Rehearsal(self.settings, store=store)
+            return self._rehearsal
 
 
 def tension_sparkline(path: list[int]) -> str:
@@ -96,7 +112,7 @@ def _chat_label(persona: Any) -> str:
 def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
     services = Services(settings)
     if warm:
-        threading.Thread(target=services.warm, name="warm-up", daemon=True).start()
+        services.start_warm()
     from .transcripts import open_store
 
     store = open_store(settings)

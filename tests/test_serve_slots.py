@@ -107,3 +107,42 @@ def test_a_slow_model_server_does_not_block_another_users_turn(model_server: str
             assert "⚠️" not in _text(job.result(timeout=60)[0])
     finally:
         demo.close()
+
+
+def test_a_turn_during_the_warm_up_waits_for_it(monkeypatch) -> None:
+    """`coach serve` warms the engines in a thread; a first turn that arrives meanwhile waits for it instead
+    of importing torch and loading the encoders beside it (two threads doing that at once failed with
+    "partially initialized module 'torch'", seen with two people's first turns on a new process)."""
+    import assistant.chain
+    from assistant.ui import Services
+
+    built: list[str] = []
+
+    class SlowCoach:
+        def __init__(self, settings: Settings) -> None:
+            built.append(threading.current_thread().name)
+            time.sleep(0.3)
+
+    monkeypatch.setattr(assistant.chain, "Coach", SlowCoach)
+    warmed = threading.Event()
+
+    def warm(self: Services) -> None:
+        try:
+            self.coach  # noqa: B018 - builds it, as the real warm-up does
+            time.sleep(0.3)
+            warmed.set()
+        finally:
+            self._warmed.set()
+
+    monkeypatch.setattr(Services, "warm", warm)
+    services = Services(Settings())
+    services.start_warm()
+    results: list[object] = []
+    threads = [threading.Thread(target=lambda: results.append((services.coach, warmed.is_set()))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert built == ["warm-up"]  # one engine, built by the warm-up
+    assert len(results) == 3 and all(done for _, done in results)  # every turn waited for the warm-up
+    assert len({id(c) for c, _ in results}) == 1
