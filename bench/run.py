@@ -188,7 +188,7 @@ def _turn(url: str, message: str) -> float:
     return time.perf_counter() - start
 
 
-def bench_load() -> None:
+def bench_load(extra_env: dict[str, str] | None = None) -> None:
     """Turn latency over HTTP under many users: single user (sequential), users with think time, a burst.
     Each simulated user is a fresh client and session, as a browser tab is."""
     import random
@@ -197,7 +197,7 @@ def bench_load() -> None:
     users = int(os.environ.get("COACH_LOAD_USERS", "20"))
     think = float(os.environ.get("COACH_LOAD_THINK", "20"))
     turns = int(os.environ.get("COACH_LOAD_TURNS", "3"))
-    proc, url = _serving()
+    proc, url = _serving(extra_env)
     try:
         single = [_turn(url, MESSAGES[i % len(MESSAGES)]) for i in range(8)]
         rate = 1 / statistics.median(single)
@@ -234,6 +234,41 @@ def bench_load() -> None:
                   f"throughput {done / wall:.2f} turns/s ({done / wall / rate:.2f} of the single-user rate)")
             for f in failures[:3]:
                 print(f"  failure: {f}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def bench_load_llama() -> None:
+    """The load benchmark with the model on llama.cpp's own server (``.venv/bin/llama-server``, built by
+    ``scripts/setup.sh --test``) with ``COACH_LLAMA_PARALLEL`` (default 4) slots, started and stopped here."""
+    server = Path(sys.executable).parent / "llama-server"
+    if not server.exists():
+        sys.exit("bench: llama-server is not built; run `bash scripts/setup.sh --test` first")
+    from assistant.config import shipped_model_path
+
+    parallel = os.environ.get("COACH_LLAMA_PARALLEL", "4")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(server), "-m", str(shipped_model_path()), "--host", "127.0.0.1", "--port",
+                             str(port), "--parallel", parallel, "-c", str(2048 * int(parallel)), "--threads", "2",
+                             "--cont-batching", "--no-webui"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                sys.exit("bench: llama-server did not start")
+            time.sleep(0.5)
+        print(f"llama-server: {parallel} parallel slots, continuous batching, 2 threads")
+        bench_load({"COACH_BACKEND": "openai", "COACH_BASE_URL": f"http://127.0.0.1:{port}/v1",
+                    "COACH_API_KEY": "none", "COACH_MODEL": "smollm2"})
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -55,6 +55,31 @@ if [[ $WITH_TEST == 1 ]] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
 fi
 
+# llama.cpp's own OpenAI-compatible server with parallel slots, for the deployment test and the load benchmark
+# (tests/test_deploy.py, bench/run.py load_llama): built once (~10 min on 2 cores) from the sources
+# vendored in the same llama-cpp-python sdist, with the same CPU flags, statically; linked as .venv/bin/llama-server
+SERVER_BIN="${COACH_WHEEL_CACHE:-$HOME/.cache/hp-coach/wheels}/llama-server-$FLAGS_KEY/llama-server"
+if [[ $WITH_TEST == 1 && ! -x "$SERVER_BIN" ]]; then
+    echo "setup: building llama.cpp's llama-server once (about 10 minutes on 2 cores)..."
+    build=$(mktemp -d)
+    pip download -q --no-deps --no-binary :all: -d "$build" "llama-cpp-python==$LLAMA_VERSION"
+    tar -xzf "$build"/llama_cpp_python-"$LLAMA_VERSION".tar.gz -C "$build"
+    src="$build/llama_cpp_python-$LLAMA_VERSION/vendor/llama.cpp"
+    cmake=$(command -v cmake || true)   # else PyPI's cmake, in the build folder only (as the wheel build does)
+    if [[ -z "$cmake" ]]; then pip install -q --target "$build/tools" cmake && cmake="$build/tools/bin/cmake"; fi
+    # shellcheck disable=SC2086  # the flags are words
+    PYTHONPATH="$build/tools" "$cmake" -S "$src" -B "$build/out" $LLAMA_CMAKE_ARGS -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+        -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF \
+        -DLLAMA_BUILD_EXAMPLES=OFF >"$build/cmake.log" 2>&1 \
+        || { tail -20 "$build/cmake.log" >&2; echo "setup: configuring llama-server failed ($build)" >&2; exit 1; }
+    PYTHONPATH="$build/tools" "$cmake" --build "$build/out" --target llama-server -j "$(nproc)" >"$build/build.log" 2>&1 \
+        || { tail -20 "$build/build.log" >&2; echo "setup: building llama-server failed ($build)" >&2; exit 1; }
+    mkdir -p "$(dirname "$SERVER_BIN")"
+    cp "$build/out/bin/llama-server" "$SERVER_BIN.tmp" && mv "$SERVER_BIN.tmp" "$SERVER_BIN"
+    rm -rf "$build"
+fi
+[[ -x "$SERVER_BIN" ]] && ln -sf "$SERVER_BIN" .venv/bin/llama-server
+
 # The coaching library's example and question vectors (~20 s once; cached by content under ~/.cache/hp-coach)
 .venv/bin/python -c "from assistant.moves import MOVES_CACHE, MoveLibrary; MoveLibrary.load(cache=MOVES_CACHE)" \
     || { echo "setup: the coaching library (prompts/moves) failed to load" >&2; exit 1; }

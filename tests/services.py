@@ -147,6 +147,46 @@ def chroma_server(folder: Path) -> Iterator[str]:
         stop(proc, 20)
 
 
+def llama_server_bin() -> Path | None:
+    """llama.cpp's ``llama-server``, built once by ``scripts/setup.sh --test`` and linked into the venv."""
+    found = Path(sys.executable).parent / "llama-server"
+    return found if found.exists() else None
+
+
+@contextmanager
+def llama_server(model: Path, parallel: int = 2, log: Path | None = None) -> Iterator[str]:
+    """llama.cpp's OpenAI-compatible server on a free loopback port, serving ``model`` with ``parallel`` slots
+    (continuous batching) and its Prometheus metrics on; its ``/v1`` URL once the model is loaded."""
+    import urllib.request
+
+    binary = llama_server_bin()
+    if binary is None:
+        raise FileNotFoundError("llama-server is not built (scripts/setup.sh --test builds it)")
+    port = free_port()
+    out = log.open("w") if log else subprocess.DEVNULL
+    proc = subprocess.Popen([str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
+                             "--parallel", str(parallel), "-c", str(2048 * parallel), "--threads", "2",
+                             "--cont-batching", "--metrics", "--no-webui"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, "llama-server", proc)
+        deadline = time.time() + 120
+        while True:  # the port opens before the model is loaded: /health answers 200 once it is
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"llama-server did not load {model.name} (exit {proc.poll()})")
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        stop(proc, 20)
+        if log:
+            out.close()  # type: ignore[union-attr]
+
+
 def stop(proc: subprocess.Popen, timeout: float) -> None:
     """Terminate a server process started by a test; kill it if it has not exited within ``timeout``."""
     proc.terminate()

@@ -15,13 +15,15 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from services import chroma_server, free_port, stop, wait_for_port
+from services import chroma_server, free_port, llama_server, llama_server_bin, stop, wait_for_port
 
+from assistant.config import shipped_model_path
 from assistant.transcripts import TranscriptStore
 
 COACH = Path(sys.executable).parent / "coach"
@@ -83,6 +85,28 @@ def model_server() -> Iterator[str]:
 @pytest.fixture
 def team(pg_server: Any, model_server: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """PostgreSQL + chroma run + a model server + two `coach serve` processes; everything stopped after."""
+    with _team(pg_server, model_server, tmp_path) as found:
+        yield found
+
+
+@pytest.fixture
+def llama_team(pg_server: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """The same, with llama.cpp's own server (two parallel slots, the shipped GGUF) as the model server."""
+    if llama_server_bin() is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("llama-server is not built: `scripts/setup.sh --test` builds it (required when CI=true)")
+        pytest.skip("llama-server is not built (`make test` builds it)")
+    log = tmp_path / "llama-server.log"
+    # the turn budget is the product's (20 s) on a quiet machine; here two app processes, the server and pytest
+    # share two cores, and what is tested is the sharing, not the budget (tests/test_serve_slots.py tests that)
+    with llama_server(shipped_model_path(), parallel=2, log=log) as url, \
+            _team(pg_server, url, tmp_path, {"COACH_TIMEOUT": "120"}) as found:
+        yield {**found, "model_url": url, "logs": [*found["logs"], log]}
+
+
+@contextmanager
+def _team(pg_server: Any, model_server: str, tmp_path: Path,
+          extra: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
     url = pg_server.database()
     servers: list[tuple[subprocess.Popen, Any]] = []
     try:
@@ -90,7 +114,7 @@ def team(pg_server: Any, model_server: str, tmp_path: Path) -> Iterator[dict[str
             base = {k: v for k, v in os.environ.items() if not k.startswith(("COACH_", "OPENAI_"))}
             env = {**base, "COACH_BACKEND": "openai", "COACH_BASE_URL": model_server, "COACH_API_KEY": "x",
                    "COACH_MODEL": "m", "COACH_DATABASE_URL": url, "COACH_CHROMA_URL": chroma_url,
-                   "COACH_AUTH": "users", "GRADIO_ANALYTICS_ENABLED": "False"}
+                   "COACH_AUTH": "users", "GRADIO_ANALYTICS_ENABLED": "False", **(extra or {})}
             _coach({**env, "COACH_DATA_DIR": str(tmp_path / "admin")}, "index")
             _coach({**env, "COACH_DATA_DIR": str(tmp_path / "admin")}, "users", "add", "ana", "--role", "member",
                    stdin=PASSWORD + "\n")
@@ -162,6 +186,63 @@ def test_a_session_begun_on_one_process_continues_on_another(team: dict[str, Any
     assert session.state["coachee_turns"] == 2
     second = [p for p in _ModelServer.prompts if SECOND in p]
     assert second and all(FIRST in p for p in second), _ModelServer.prompts
+    store.close()
+
+
+def _requests_processing(model_url: str) -> int:
+    """llama-server's Prometheus gauge of the requests it is decoding at this moment."""
+    import urllib.request
+
+    with urllib.request.urlopen(model_url.removesuffix("/v1") + "/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("llamacpp:requests_processing"):
+                return int(float(line.split()[-1]))
+    raise AssertionError("llama-server's /metrics has no requests_processing gauge")
+
+
+@pytest.mark.slow
+def test_two_processes_share_a_real_llama_server_with_parallel_slots(llama_team: dict[str, Any]) -> None:
+    """docs/deploy.md's model server, for real: two `coach serve` processes send turns to one llama-server at
+    once, the server decodes both together (its own gauge shows two requests in flight), both people are
+    answered, and a session begun on process 1 continues on process 2 with the real model."""
+    one, two = llama_team["urls"]
+    first: dict[str, Any] = {}
+    peak = 0
+
+    def turn(name: str, url: str, text: str) -> None:
+        history, _, status, *_ = _client(url).predict(text, [], api_name="/coach_turn")
+        first[name] = (history, status)
+
+    try:
+        threads = [threading.Thread(target=turn, args=("a", one, FIRST)),
+                   threading.Thread(target=turn, args=("b", two, "My report keeps missing deadlines and I avoid "
+                                                             "bringing it up."))]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            peak = max(peak, _requests_processing(llama_team["model_url"]))
+            threading.Event().wait(0.05)
+        for t in threads:
+            t.join()
+        for name in ("a", "b"):
+            history, status = first[name]
+            assert isinstance(status, str), f"turn {name} failed: {_said(history)}"
+            said = _said(history)
+            assert said.strip().endswith("?") and "⚠️" not in said, said
+        assert peak >= 2, f"llama-server never had two requests in flight (peak {peak})"
+        sid = _session_in(first["a"][1])
+        on_two = _client(two)
+        assert sid in json.dumps(on_two.predict(api_name="/on_refresh")[0])
+        opened = on_two.predict(sid, api_name="/on_open")
+        history, _, status, *_ = on_two.predict(SECOND, opened[0], api_name="/coach_turn")
+        assert _session_in(status) == sid and "⚠️" not in _said(history), _said(history)
+    except Exception:
+        for log in llama_team["logs"]:
+            sys.stderr.write(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}\n")
+        raise
+    store = TranscriptStore(llama_team["db"])
+    assert [t.role for t in store.turns(sid)] == ["user", "assistant", "user", "assistant"]
+    assert store.session(sid).state["coachee_turns"] == 2
     store.close()
 
 
