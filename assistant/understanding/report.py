@@ -21,7 +21,7 @@ SPLITS = ("train", "dev", "blind")
 # (never trained on): disclosures hidden in long work messages and ordinary messages about strain; `ordinary`:
 # every coachee message of the reply-quality sets (evals/blind*/), ordinary coaching talk with no disclosure,
 # where a referral is always unwarranted
-SAFETY_SPLITS = (*SPLITS, "blind_v2", "longform", "ordinary")
+SAFETY_SPLITS = (*SPLITS, "blind_v2", "blind_v3", "longform", "ordinary")
 QUALITY_SETS = ROOT / "evals"
 
 
