@@ -274,7 +274,7 @@ def understand_report(
 
 
 @understand_app.command("train")
-def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow | next_step"),
+def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow | next_step | move"),
                      rules_only: bool = typer.Option(False, "--rules-only",
                                                      help="coder: re-measure and keep its rules, network as is")) -> None:
     """Retrain one signal's head on its train split (settings chosen on dev) and store it under evals/models/."""
@@ -289,7 +289,7 @@ def understand_train(signal: str = typer.Argument(..., help="safety | coder | au
 
     known = {"safety": trainers.train_safety, "coder": trainers.train_coder,
              "audience": lambda: train_signal("audience"), "grow": lambda: train_signal("grow"),
-             "next_step": lambda: train_signal("next_step")}
+             "next_step": lambda: train_signal("next_step"), "move": lambda: train_signal("move")}
     if signal not in known:
         raise InputError(f"unknown signal {signal!r}; known: {', '.join(known)}")
     _out(known[signal]())

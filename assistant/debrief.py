@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, NotFoundError
 from .personas import PERSONAS_DIR, PRACTICES, Persona, get_persona
-from .rehearsal import code_message, move_of, proposals
+from .rehearsal import code_message, manager_move_labels, move_of, proposals
 from .transcripts import TranscriptStore
 from .understanding.coder import code_sentence
 
@@ -72,10 +72,11 @@ def exact_excerpt(sentence: str, line: str) -> str | None:
 def manager_sentences(lines: list[str]) -> list[Said]:
     said = []
     for turn, line in enumerate(lines):
-        for (sentence, code), proposal in zip(code_message(line), proposals(line), strict=True):
+        for (sentence, code), proposal, move in zip(code_message(line), proposals(line), manager_move_labels(line),
+                                                    strict=True):
             text = exact_excerpt(sentence, line)
             if text:
-                said.append(Said(text, line, turn, code, move_of(sentence, code, proposal), proposal))
+                said.append(Said(text, line, turn, code, move_of(code, proposal, move), proposal))
     return said
 
 

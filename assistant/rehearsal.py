@@ -4,7 +4,7 @@
 ['dismissive', 'open_question']
 
 Difficulty is behaviour: every manager message is coded (the coder, the learned next-step head of
-``understanding.proposals``, plus a few rules for dismissal, leading questions and acknowledgement) and
+``understanding.proposals`` and the manager-move head of ``understanding.manager_moves``) and
 moves a tension state (0-10) whose step sizes depend on the difficulty. The tension picks the band of
 the persona's reply (guarded, neutral, open); within it ``lines`` picks the line that best answers what
 was asked, never one already said. The hidden concern (the ``reveal`` band) is earned, readily on easy
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,7 @@ from .lines import Choice, LineChooser, message_parts
 from .personas import DIFFICULTIES, PERSONAS_DIR, Persona, get_persona, load_personas
 from .transcripts import LOCAL_USER, TranscriptStore, open_store
 from .understanding.coder import code_text
+from .understanding.manager_moves import manager_moves
 from .understanding.proposals import proposes_next_step
 from .understanding.referrals import referral
 from .understanding.safety import real_disclosure
@@ -50,25 +50,6 @@ GOOD_MOVES = ("open_question", "reflection", "acknowledgement")
 OFF_TOPIC_MARGIN = 0.05
 DEFERRED_STEP = 0.02  # the margin grows by this for every turn the earned concern waited
 
-DISMISSIVE = re.compile(
-    r"\b(calm down|(?:that's|that is|it's) just (?:how|the way) (?:it is|things are)|you(?:'re| are) "
-    r"(?:overreacting|being (?:dramatic|difficult|emotional|sensitive)|too sensitive|lucky)|over-?reacting|"
-    r"everyone has to|not my problem|get over it|deal with it|stop complaining|not a big deal|that's life|"
-    r"be grateful|rules are rules|(?:you have|there is|there's) no choice|just move on|let's not dwell|"
-    r"don't have time for this|that's not how (?:it|things) works?|natural next step|just get along|"
-    r"it's not personal)\b", re.I)
-LEADING = re.compile(
-    r"(\b(?:don't you think|wouldn't you (?:agree|say)|isn't (?:it|that) (?:true|obvious|clear)|"
-    r"surely you|you agree|can we agree that|you'd agree)\b"
-    r"|,\s*(?:right|yes|no|correct|surely)\s*\?\s*$)", re.I)
-ACKNOWLEDGE = re.compile(
-    r"\b(thank(?:s| you)|i appreciate|appreciate (?:your|how|that|what)|credit|great work|well done|"
-    r"you (?:built|led|rebuilt|delivered|created|designed|mentored|carried|saved|fixed)|your work on|"
-    r"made a (?:real |big )?difference|i(?:'m| am) sorry|i apologi[sz]e|i should have|that's on me|"
-    r"fair point|you(?:'re| are) right)\b", re.I)
-# Politeness, not recognition: "thanks for making time" earns nothing.
-SMALL_THANKS = re.compile(r"\b(?:thanks|thank you)(?: so much)? for (?:your time|making (?:the )?time|"
-                          r"coming(?: in)?|meeting(?: me)?|being here)\W*$", re.I)
 @dataclass
 class Moves:
     """What the manager did in one message: coder codes and rehearsal moves, sentence by sentence."""
@@ -93,20 +74,16 @@ class Moves:
         return "dismissive" in self.moves
 
 
-def move_of(sentence: str, code: str, proposal: bool = False) -> str:
-    """The rehearsal move of one coded sentence (``proposal``: the next-step head read it as one); the
-    rules catch what a coach-oriented coder misses."""
-    if DISMISSIVE.search(sentence):
-        return "dismissive"
-    if LEADING.search(sentence):
-        return "leading_question"
+def move_of(code: str, proposal: bool = False, move: str = "other") -> str:
+    """The rehearsal move of one sentence from its readings: the coder's ``code``, the next-step head's
+    ``proposal`` and the manager-move head's ``move`` (``understanding.manager_moves``)."""
+    if move in ("dismissive", "leading_question"):
+        return move
     if proposal and code != "open_question":
         return "proposal"  # proposing next steps together is neither advice nor a closed-down question
     if code in ("advice", "open_question"):
         return code
-    if SMALL_THANKS.search(sentence):
-        return "neutral"
-    if code == "affirmation" or ACKNOWLEDGE.search(sentence):
+    if move == "acknowledgement" or code == "affirmation":
         return "acknowledgement"
     if code in ("reflection", "closed_question"):
         return code
@@ -125,11 +102,17 @@ def proposals(message: str) -> tuple[bool, ...]:
     return tuple(proposes_next_step([s for s, _ in code_message(message)]))
 
 
+@functools.lru_cache(maxsize=1024)
+def manager_move_labels(message: str) -> tuple[str, ...]:
+    """For each sentence of ``code_message(message)``: the manager-move head's reading."""
+    return tuple(manager_moves([s for s, _ in code_message(message)]))
+
+
 def analyse(message: str) -> Moves:
     """Code a manager message into moves."""
-    coded, proposed = code_message(message), proposals(message)
+    coded, proposed, moved = code_message(message), proposals(message), manager_move_labels(message)
     return Moves(codes=[c for _, c in coded],
-                 moves=[move_of(s, c, p) for (s, c), p in zip(coded, proposed, strict=True)],
+                 moves=[move_of(c, p, m) for (_, c), p, m in zip(coded, proposed, moved, strict=True)],
                  next_steps=any(proposed))
 
 
@@ -186,7 +169,9 @@ class Rehearsal:
             state["earned"] = int(state["earned"]) + len(moves.good)
         meta = {"codes": moves.codes, "moves": moves.moves, "tension": tension, "state": before}
         self.store.add_turn(sid, "user", text, meta)  # stored before generating: nothing is lost
-        kind = self._real_disclosure(text, dismissive=moves.dismissive)
+        # only a message that is a dismissal throughout is a move of the scene: "Sorry, I can't do this.
+        # Honestly I have been thinking about ending my life." has a dismissive-sounding first sentence
+        kind = self._real_disclosure(text, dismissive=bool(moves.moves) and all(m == "dismissive" for m in moves.moves))
         if kind:  # the manager's own disclosure outranks the scene; lines of the scene do not pause it
             reply = referral(kind, self.settings.resources) + " The rehearsal is paused; it will be here when you come back."
             self.store.add_turn(sid, "assistant", reply, {"safety": kind, "tension": state["tension"]})

@@ -18,7 +18,7 @@ from assistant.voice import BAND_VOICE, breaks_character, check_rephrase, check_
 
 PRIYA = "stay-interview-outside-offer"
 GOOD = [
-    "Thanks for making time. What has been on your mind about your work lately?",
+    "Good morning. What has been on your mind about your work lately?",
     "It sounds like the last year has been heavy. What matters most to you in what comes next?",
     "You want work that is yours to shape. What would make staying worthwhile for you?",
     "I appreciate how much you have carried for this team. What else is going on for you?",
@@ -86,7 +86,8 @@ def test_tension_falls_under_open_questions_and_reflections(settings: Settings,
 
 @pytest.mark.parametrize("message", [
     "Calm down, that's just how it is.", "You're overreacting.", "You should take the counteroffer.",
-    "Everyone has to do on-call.", "Don't you think you're lucky to be here?", "That's not my problem.",
+    "Everyone has to do on-call, stop making it a thing.", "Don't you think you're lucky to be here?",
+    "That's not my problem.",
 ])
 def test_tension_rises_under_dismissal_and_advice(settings: Settings, store: TranscriptStore,
                                                   message: str) -> None:

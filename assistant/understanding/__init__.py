@@ -4,7 +4,11 @@ Signals (each with train / dev / blind files under ``evals/understanding/``, a h
 ``evals/models/`` and a figure in ``docs/understanding.md``):
 
 - ``safety``: is this message a disclosure, and of which kind (``safety.py``, ``backstop.py``);
-- ``coder``: what a coach or manager sentence does (``coder.py``).
+- ``coder``: what a coach or manager sentence does (``coder.py``);
+- ``audience``, ``grow``: who is speaking and which GROW aim a coachee message meets (``turn.py``);
+- ``next_step``: does a manager sentence propose a next step (``proposals.py``);
+- ``move``: is a manager sentence a dismissal, a leading question or an acknowledgement
+  (``manager_moves.py``).
 
 All signals read the same local MiniLM sentence embedding (``encoder.py``); heads are plain JSON
 (``heads.py``), trained by ``coach understand train SIGNAL`` (``train.py``) and reported by

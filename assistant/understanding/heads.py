@@ -173,12 +173,19 @@ class LexicalFeatures:
 
 
 class Router:
-    """A binary head (disclosure or not) over lexical features and the scaled sentence embedding."""
+    """A head over lexical features and the scaled sentence embedding: binary (disclosure or not; ``coef`` a
+    vector, ``proba`` the positive class's probability) or multinomial (``coef`` one row per class of the
+    head, ``proba`` a row of class probabilities per text)."""
 
-    def __init__(self, lexical: LexicalFeatures, coef: np.ndarray, intercept: float, emb_scale: float,
+    def __init__(self, lexical: LexicalFeatures, coef: np.ndarray, intercept: float | np.ndarray, emb_scale: float,
                  threshold: float = 0.5) -> None:
-        self.lexical, self.coef, self.intercept = lexical, np.asarray(coef, dtype=np.float64), float(intercept)
+        self.lexical, self.coef = lexical, np.asarray(coef, dtype=np.float64)
+        self.intercept: Any = np.asarray(intercept, dtype=np.float64) if self.coef.ndim == 2 else float(intercept)
         self.emb_scale, self.threshold = emb_scale, threshold
+
+    @property
+    def multiclass(self) -> bool:
+        return self.coef.ndim == 2
 
     def design(self, texts: list[str], vectors: np.ndarray) -> Any:
         from scipy.sparse import csr_matrix, hstack
@@ -186,12 +193,18 @@ class Router:
         return hstack([self.lexical.transform(texts), csr_matrix(vectors * self.emb_scale)]).tocsr()
 
     def proba(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
-        z = self.design(texts, vectors) @ self.coef + self.intercept
+        design = self.design(texts, vectors)
+        if self.multiclass:
+            z = np.asarray(design @ self.coef.T) + self.intercept
+            z = np.exp(z - z.max(1, keepdims=True))
+            return z / z.sum(1, keepdims=True)
+        z = design @ self.coef + self.intercept
         return 1.0 / (1.0 + np.exp(-np.asarray(z).ravel()))
 
     def to_spec(self) -> dict[str, Any]:
+        intercept = np.round(self.intercept, 6).tolist() if self.multiclass else round(self.intercept, 6)
         return {"lexical": self.lexical.to_spec(), "coef": np.round(self.coef, 6).tolist(),
-                "intercept": round(self.intercept, 6), "emb_scale": self.emb_scale, "threshold": self.threshold}
+                "intercept": intercept, "emb_scale": self.emb_scale, "threshold": self.threshold}
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Router:

@@ -29,9 +29,10 @@ from .heads import LinearHead, fit
 MODELS = ROOT / "evals" / "models"
 LABELS = {"audience": ("manager", "high-performer"),
           "grow": ("goal", "reality", "options", "commitment", "other"),
-          "next_step": ("proposal", "other")}
+          "next_step": ("proposal", "other"),
+          "move": ("dismissive", "leading_question", "acknowledgement", "other")}
 # the share of dev readings that may be wrong among those the head is confident about
-PRECISION_TARGET = {"audience": 0.95, "grow": 0.85, "next_step": 0.9}
+PRECISION_TARGET = {"audience": 0.95, "grow": 0.85, "next_step": 0.9, "move": 0.85}
 
 
 def signal_rows(signal: str, split: str) -> list[LabelRow]:
@@ -65,7 +66,9 @@ class TurnSignals:
 
     def _read(self, signal: str, vector: np.ndarray, text: str | None = None) -> Reading:
         head = _head(self.models / f"{signal}.json")
-        if head.router is not None and text is not None:  # a binary head over n-grams and the embedding
+        if head.router is not None and text is not None and head.router.multiclass:  # n-grams and the embedding
+            p = head.router.proba([text], np.atleast_2d(vector))[0]
+        elif head.router is not None and text is not None:  # a binary head over n-grams and the embedding
             p1 = float(head.router.proba([text], np.atleast_2d(vector))[0])
             positive = head.meta["router_positive"]
             p = np.asarray([p1 if c == positive else 1 - p1 for c in head.classes])
@@ -135,6 +138,29 @@ def train_signal(signal: str, seed: int = 13) -> dict[str, Any]:
             if acc > best[0]:
                 head2.router, head2.meta["router_positive"], head2.meta["C"] = router, positive, C
                 best = (acc, head2, p, pred)
+    if len(LABELS[signal]) > 2:  # a multinomial head over n-grams beside the embedding, chosen on dev
+        from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
+
+        from .heads import LexicalFeatures, Router
+
+        texts, dev_texts = [r.text for r in train], [r.text for r in dev]
+        lexical = LexicalFeatures.fit(texts)
+        for scale in (1.0, 2.0):
+            for C in (1.0, 3.0, 10.0):
+                router = Router(lexical, np.zeros((1, 1)), np.zeros(1), scale)
+                with threadpool_limits(1):
+                    clf = LogisticRegression(C=C, max_iter=5000).fit(router.design(texts, X), y)
+                head2 = fit(signal, X, y, C=1.0)
+                order = [list(clf.classes_).index(c) for c in head2.classes]
+                router.coef, router.intercept = clf.coef_[order], clf.intercept_[order]
+                p = router.proba(dev_texts, Xd)
+                pred = np.asarray(head2.classes)[p.argmax(1)]
+                acc = float((pred == yd).mean())
+                tried.append({"C": C, "emb_scale": scale, "lexical": True, "dev_accuracy": round(acc, 4)})
+                if acc > best[0]:
+                    head2.router, head2.meta["C"] = router, C
+                    best = (acc, head2, p, pred)
     acc, head, p, pred = best
     conf = p.max(1)
     threshold = _threshold(conf, pred == yd, PRECISION_TARGET[signal])
