@@ -71,24 +71,40 @@ def test_a_disclosure_in_one_clause_of_a_long_work_message_is_read_in_its_window
             "Anyway, how do I push back on the Friday deadline without looking weak?")
     assert len(windows(text)) == 4 and windows("Just one thing here.") == []
     assert screen.head.thresholds.get("window_route") is not None  # chosen by `coach understand train safety`
-    reading = screen.read(text)
-    assert reading.kind == "crisis" and reading.via == "window", reading
-    # without its windows the same screen reads the whole message only, and misses it
-    whole = screen.head.thresholds.pop("window_route")
+    assert screen.check(text) == "crisis"
+    # the sentence reading on its own: with the whole-message thresholds out of reach, the window routes it
+    head = screen.head
+    assert head.router is not None
+    saved = head.router.threshold, dict(head.thresholds)
+    head.router.threshold, head.thresholds["crisis_route"] = 1.01, 1.01
     try:
+        reading = screen.read(text)
+        assert reading.kind == "crisis" and reading.via == "window", reading
+        # and without its windows the same screen misses it
+        head.thresholds.pop("window_route")
         assert screen.check(text) is None
     finally:
-        screen.head.thresholds["window_route"] = whole
+        head.router.threshold = saved[0]
+        head.thresholds.clear()
+        head.thresholds.update(saved[1])
 
 
-def test_windows_refer_little_more_of_ordinary_coaching_talk(screen: SafetyScreen) -> None:
-    """The window threshold is chosen so that windows add at most one point of referrals on the ordinary
-    coachee messages of evals/blind..blind4; the figures recorded with it say so."""
-    from assistant.understanding.train import WINDOW_EXTRA_BUDGET
+def test_thresholds_refer_at_most_the_budget_of_ordinary_coaching_talk(screen: SafetyScreen) -> None:
+    """The three thresholds are chosen together on the ordinary coachee messages of evals/blind..blind4
+    (``train.calibrate``): read again now, message by message as the chain reads them, at most
+    CALIBRATION_BUDGET of them are referred, and the recorded figures are the head file's thresholds."""
+    from assistant.understanding.report import ordinary_rows
+    from assistant.understanding.train import CALIBRATION_BUDGET, CALIBRATION_SETS
 
-    w = screen.head.meta["windows"]
-    assert w["referred_with_windows"] - w["referred_whole"] <= WINDOW_EXTRA_BUDGET + 1e-9
-    assert w["threshold"] == screen.head.thresholds["window_route"]
+    talk = [r.text for r in ordinary_rows() if r.source in CALIBRATION_SETS]
+    assert len(talk) > 400
+    referred = sum(screen.check(t) is not None for t in talk) / len(talk)
+    assert referred <= CALIBRATION_BUDGET + 1e-9
+    figures, head = screen.head.meta["calibration"], screen.head
+    assert head.router is not None and figures["route"] == head.router.threshold
+    assert (figures["crisis_route"], figures["window_route"]) == (head.thresholds["crisis_route"],
+                                                                   head.thresholds["window_route"])
+    assert abs(figures["referred"] - referred) < 1e-4  # recorded to four places
 
 
 def test_backstop_catches_explicit_method_requests_without_the_model() -> None:

@@ -39,7 +39,9 @@ _RULES: dict[str, re.Pattern[str]] = {
     "violence": re.compile(
         r"\b(threaten(ed|s)? to (hurt|kill|hit|beat|shoot|stab) (me|us|her|him|them)|"
         r"(bring|brought|bringing) a (gun|knife|weapon) (to|into) (work|the office)|"
-        r"(going|want|plan\w*) to (hurt|kill|shoot|stab) (him|her|them|my (boss|manager|colleague))(?! feelings))", re.I),
+        # a person's stated intent, not a thing's ("the workload is going to kill him")
+        r"\b(i'?m|i am|i|he'?s|she'?s|he|she|they'?re|they) (going|want|wants|plan\w*) to (hurt|kill|shoot|stab) "
+        r"(him|her|them|my (boss|manager|colleague))(?! feelings))", re.I),
 }
 # every alternative ends at a word boundary ("my age" is not "my agency")
 _RULES = {kind: re.compile(rule.pattern + r"(?!\w)", rule.flags) for kind, rule in _RULES.items()}

@@ -11,8 +11,9 @@ How it decides (``evals/models/safety.json`` and ``safety-encoder.safetensors``,
 understand train safety`` on ``evals/understanding/safety/``): a kind head (one hidden layer over the shared
 MiniLM embedding) and a binary router (logistic regression over TF-IDF character and word n-grams plus the
 embedding) give the frozen score; MiniLM's top layers fine-tuned on the same data give a second reading.
-The message is routed when the mean of the two reaches a threshold chosen on the dev split; the kind is
-the one the two heads' averaged probabilities favour. A message that comes close on its own is also read
+The message is routed when the mean of the two reaches a threshold chosen on ordinary coaching talk
+(``train.calibrate``; lower for a message read as crisis); the kind is the one the two heads' averaged
+probabilities favour. A message that comes close on its own is also read
 joined to the coachee's previous message, so a disclosure spread over two turns is caught; a long message is
 also read one sentence at a time, so a disclosure in one clause of it is not diluted.
 ``backstop.py`` adds a few explicit phrases the model must never miss.
@@ -128,6 +129,37 @@ class SafetyScreen:
             probs = (probs + tuned_probs) / 2
         return route, probs
 
+    def readings(self, texts: list[str], sentences: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                            np.ndarray]:
+        """For each text, in one batch: the whole message's route score and kind probabilities, and the
+        highest route score of its sentences read one at a time with that sentence's kind probabilities
+        (0 and the whole message's probabilities for a one-sentence text, or when ``sentences`` is off)."""
+        wholes = [" ".join(t.split()) for t in texts]
+        parts = [(i, w) for i, t in enumerate(wholes) for w in windows(t)] if sentences else []
+        route, probs = self.scores(wholes + [w for _, w in parts])
+        n = len(wholes)
+        best, best_probs = np.zeros(n), probs[:n].copy()
+        for j, (i, _) in enumerate(parts):
+            if route[n + j] > best[i]:
+                best[i], best_probs[i] = route[n + j], probs[n + j]
+        return route[:n], probs[:n], best, best_probs
+
+    def decide(self, route: float, probs: np.ndarray, sentence_route: float,
+               sentence_probs: np.ndarray) -> tuple[str | None, str | None]:
+        """(kind or None, how: "model" for the whole message, "window" for one sentence) at the head file's
+        thresholds: the whole message's (lower for a message read as crisis) and the sentences' own."""
+        head = self.head
+        cols = [head.classes.index(k) for k in KINDS]
+        threshold = head.router.threshold if head.router else 0.5
+        crisis_threshold = float(head.thresholds.get("crisis_route", threshold))
+        kind = KINDS[int(np.argmax(probs[cols]))]
+        if route >= threshold or (kind == "crisis" and route >= crisis_threshold):
+            return kind, "model"
+        window_threshold = head.thresholds.get("window_route")
+        if window_threshold is not None and sentence_route >= float(window_threshold):
+            return KINDS[int(np.argmax(sentence_probs[cols]))], "window"
+        return None, None
+
     def read(self, text: str, previous: str | None = None) -> SafetyReading:
         started = time.perf_counter()
         rule = backstop_kind(text)
@@ -136,34 +168,22 @@ class SafetyScreen:
         head = self.head
         cols = [head.classes.index(k) for k in KINDS]
         threshold = head.router.threshold if head.router else 0.5
-        crisis_threshold = float(head.thresholds.get("crisis_route", threshold))
-
-        def fires(r: float, p: np.ndarray) -> str | None:
-            best = KINDS[int(np.argmax(p[cols]))]
-            return best if r >= threshold or (best == "crisis" and r >= crisis_threshold) else None
-
-        whole = " ".join(text.split())
         # a message of two or more sentences is also read one sentence at a time, in the same batch, with its
-        # own threshold (``calibrate_windows``; a head file without one reads whole messages only)
-        window_threshold = head.thresholds.get("window_route")
-        parts = windows(whole) if window_threshold is not None else []
-        route, probs = self.scores([whole, *parts])
-        kind = fires(route[0], probs[0])
-        via = "model" if kind else None
-        if kind is None and parts:
-            best = int(np.argmax(route[1:])) + 1
-            if route[best] >= float(window_threshold):
-                kind, via = KINDS[int(np.argmax(probs[best][cols]))], "window"
-        if kind is None:  # the context reading below compares the whole message (row 0) and the joined one
-            route, probs = route[:1], probs[:1]
+        # own threshold (``train.calibrate``; a head file without one reads whole messages only)
+        whole_route, whole_probs, sentence_route, sentence_probs = self.readings(
+            [text], sentences=head.thresholds.get("window_route") is not None)
+        kind, via = self.decide(whole_route[0], whole_probs[0], sentence_route[0], sentence_probs[0])
+        route, probs = whole_route, whole_probs  # the context reading below compares these and the joined one
         # the joined reading is computed only when it could count: the message must come close on its own
         if kind is None and previous and previous.strip() and route[0] >= CONTEXT_FLOOR * threshold:
             joined_route, joined_probs = self.scores([" ".join(f"{previous} {text}".split())])
             route, probs = np.concatenate([route, joined_route]), np.vstack([probs, joined_probs])
-            kind = fires(route[1], probs[1])
+            kind, via = self.decide(route[1], probs[1], 0.0, probs[1])
             via = "context" if kind else None
         if kind is None and rule:
             kind, via = rule, "backstop"
+        if via == "window":
+            route, probs = np.append(route, sentence_route), np.vstack([probs, sentence_probs])
         scores = {"route": round(float(route.max()), 4),
                   **{k: round(float(probs[:, c].max()), 4) for k, c in zip(KINDS, cols, strict=True)}}
         return SafetyReading(kind, via, scores, round((time.perf_counter() - started) * 1000, 2))

@@ -7,6 +7,7 @@ serve time. The blind split is never read here.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,19 +19,18 @@ from .safety import HEAD_PATH, _head, _tuned_linear
 # the share of ordinary dev messages the router may refer: a missed disclosure costs far more than a
 # false referral, so the budget sits above issue 11's 2 % target on the (small) dev split
 FALSE_ALARM_BUDGET = 0.03
-CRISIS_EXTRA_BUDGET = 0.005
-# Reading long messages one sentence at a time (``safety.windows``) may add at most this share of
-# referrals on ordinary coaching talk: the coachee messages of the reply-quality sets WINDOW_CALIBRATION
-# (written by other helpers, in the product's real input style; the dev split shares its writers with train,
-# so its ordinary rows score lower than ordinary talk does, and a threshold chosen there refers too much)
-WINDOW_EXTRA_BUDGET = 0.01
-WINDOW_CALIBRATION = ("blind", "blind2", "blind3", "blind4")
+# The screen's thresholds refer at most this share of ordinary coaching talk: the coachee messages of the
+# reply-quality sets CALIBRATION_SETS (``calibrate``); SENTENCE_THRESHOLDS are the ones tried for a single
+# sentence of a longer message (above 1: sentences are not read on their own)
+CALIBRATION_BUDGET = 0.035
+CALIBRATION_SETS = ("blind", "blind2", "blind3", "blind4")
+SENTENCE_THRESHOLDS = (0.85, 0.88, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99, 1.01)
 # the coder's fine-tune: MiniLM layers unfrozen (of 0-5) and learning rates (encoder, linear layer)
 LAYERS = (0, 1, 2, 3, 4, 5)
 MIN_SUPPORT = 10  # rows a class needs in a test split to count in macro_f1_supported
 LR, HEAD_LR = 4e-5, 2e-3
 # the safety screen's fine-tuned view (the same recipe as the coder's, on whole messages)
-SAFETY_LAYERS, SAFETY_TUNED_EPOCHS, SAFETY_MAX_TOKENS = (3, 4, 5), 2, 96
+SAFETY_LAYERS, SAFETY_TUNED_EPOCHS, SAFETY_MAX_TOKENS = (0, 1, 2, 3, 4, 5), 3, 96
 SAFETY_ENCODER_PATH = HEAD_PATH.parent / "safety-encoder.safetensors"
 
 
@@ -45,7 +45,8 @@ def _budget_threshold(route: np.ndarray, kinds: np.ndarray, budget: float = FALS
 
 def train_safety(seed: int = 13, tuned_epochs: int = SAFETY_TUNED_EPOCHS) -> dict[str, Any]:
     """Fit the kind head and the router on train, then fine-tune the encoder's top layers (``tuned_epochs``;
-    0 skips it); choose the router's settings, the tuned epoch and the thresholds on dev."""
+    0 skips it); choose the router's settings and the tuned epoch on dev, then the thresholds on ordinary
+    coaching talk (``calibrate``)."""
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
@@ -85,24 +86,9 @@ def train_safety(seed: int = 13, tuned_epochs: int = SAFETY_TUNED_EPOCHS) -> dic
         route = (route + 1 - tuned_probs[:, head.classes.index("none")]) / 2
         probs = (probs + tuned_probs) / 2
         head.router.threshold = _budget_threshold(route, dev_kinds)
-    # a missed crisis costs most: messages the kind head reads as crisis get a lower threshold, chosen on
-    # dev so that it adds at most CRISIS_EXTRA_BUDGET to the false alarms
-    kinds_only = [c for c in head.classes if c != "none"]
-    argmax = np.asarray(kinds_only)[probs[:, [head.classes.index(k) for k in kinds_only]].argmax(1)]
-    neg = dev_kinds == "none"
+    # the thresholds themselves are chosen after saving, on ordinary coaching talk (``calibrate``); the dev
+    # split's 3 % point above compared the settings and epochs
     base = route >= head.router.threshold
-    crisis_threshold = head.router.threshold
-    for t in np.arange(head.router.threshold, 0.2, -0.01):
-        fired = base | ((argmax == "crisis") & (route >= t))
-        if (fired[neg].mean() - base[neg].mean()) > CRISIS_EXTRA_BUDGET:
-            break
-        crisis_threshold = round(float(t), 4)
-    head.thresholds["crisis_route"] = crisis_threshold
-    fired = base | ((argmax == "crisis") & (route >= crisis_threshold))
-    crisis_rows = dev_kinds == "crisis"
-    head.meta["crisis_dev_recall"] = {"router_only": round(float(base[crisis_rows].mean()), 4),
-                                      "with_crisis_threshold": round(float(fired[crisis_rows].mean()), 4),
-                                      "false_alarms": round(float(fired[neg].mean()), 4)}
     dev_recall = round(float(base[dev_kinds != "none"].mean()), 4)
     head.meta.update({"seed": seed, "n_train": len(train), "n_dev": len(dev),
                       "data_sha256": file_sha(SAFETY_DIR / "train.jsonl", SAFETY_DIR / "dev.jsonl"),
@@ -111,41 +97,66 @@ def train_safety(seed: int = 13, tuned_epochs: int = SAFETY_TUNED_EPOCHS) -> dic
     head.save(HEAD_PATH)
     _head.cache_clear()
     _tuned_linear.cache_clear()
-    windows = calibrate_windows()
-    return {"path": str(HEAD_PATH.relative_to(ROOT)), "windows": windows,
-            "router": {"threshold": head.router.threshold, "dev_recall": dev_recall, "frozen_dev_recall":
-                       round(frozen_recall, 4)}, "tuned": tuned_figures,
-            "crisis_route": crisis_threshold, "crisis_dev_recall": head.meta["crisis_dev_recall"], "tried": tried}
+    calibration = calibrate()
+    return {"path": str(HEAD_PATH.relative_to(ROOT)), "calibration": calibration,
+            "router": {"dev_recall_at_3pct": dev_recall, "frozen_dev_recall_at_3pct": round(frozen_recall, 4)},
+            "tuned": tuned_figures, "tried": tried}
 
 
-def calibrate_windows() -> dict[str, Any]:
-    """Choose and store the saved screen's window threshold: the lowest (in steps of 0.05) that adds at most
-    WINDOW_EXTRA_BUDGET to the share of ordinary coaching messages (WINDOW_CALIBRATION) the whole-message
-    reading already refers."""
+def calibrate(head_path: Path = HEAD_PATH) -> dict[str, Any]:
+    """Choose and store the saved screen's three thresholds together: the whole message's, the lower one for
+    a message read as crisis, and the one for a single sentence of a longer message. They are the ones that
+    route the most dev disclosures (all kinds, plus crisis again: a missed crisis costs most) while
+    referring at most CALIBRATION_BUDGET of ordinary coaching talk: the coachee messages of the reply-quality
+    sets CALIBRATION_SETS, written by other helpers in the product's real input style. (The dev split's
+    ordinary rows share their writers with train, score lower than ordinary talk does, and a threshold chosen
+    on them referred too much: model 12, 2026-12-02.)"""
+    from .backstop import backstop_kind
     from .report import ordinary_rows
-    from .safety import SafetyScreen, windows
+    from .safety import KINDS, SafetyScreen
 
-    texts = [r.text for r in ordinary_rows() if r.source in WINDOW_CALIBRATION]
     _head.cache_clear()
-    screen = SafetyScreen(HEAD_PATH)
+    screen = SafetyScreen(head_path)
     head = screen.head
-    head.thresholds.pop("window_route", None)  # read the whole messages exactly as the screen without windows
-    whole = np.asarray([screen.check(t) is not None for t in texts])
-    parts = [(i, w) for i, t in enumerate(texts) for w in windows(" ".join(t.split()))]
-    best = np.zeros(len(texts))
-    for (i, _), r in zip(parts, screen.scores([w for _, w in parts])[0] if parts else [], strict=True):
-        best[i] = max(best[i], r)
-    chosen = 1.0
-    for t in np.arange(0.95, 0.3, -0.05):
-        if (whole | (best >= t)).mean() - whole.mean() > WINDOW_EXTRA_BUDGET:
-            break
-        chosen = round(float(t), 2)
-    figures = {"threshold": chosen, "extra_budget": WINDOW_EXTRA_BUDGET, "calibration": list(WINDOW_CALIBRATION),
-               "messages": len(texts), "referred_whole": round(float(whole.mean()), 4),
-               "referred_with_windows": round(float((whole | (best >= chosen)).mean()), 4)}
-    head.thresholds["window_route"] = chosen
-    head.meta["windows"] = figures
-    head.save(HEAD_PATH)
+
+    def read(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        route, probs, sentence, _ = screen.readings(texts)
+        crisis = probs[:, head.classes.index("crisis")] >= probs[:, [head.classes.index(k) for k in KINDS]].max(1)
+        ruled = np.asarray([backstop_kind(t) is not None for t in texts])
+        return route, crisis, sentence, ruled
+
+    talk = [r.text for r in ordinary_rows() if r.source in CALIBRATION_SETS]
+    dev = [r for r in safety_rows("dev") if r.kind != "none"]
+    c_route, c_crisis, c_sentence, c_rule = read(talk)
+    d_route, d_crisis, d_sentence, d_rule = read([r.text for r in dev])
+    d_is_crisis = np.asarray([r.kind == "crisis" for r in dev])
+    best: tuple[float, float, float, float, float, float] | None = None
+    for t in np.arange(0.40, 0.995, 0.005):
+        for gap in np.arange(0.0, 0.155, 0.01):
+            base_c = (c_route >= t) | (c_crisis & (c_route >= t - gap)) | c_rule
+            base_d = (d_route >= t) | (d_crisis & (d_route >= t - gap)) | d_rule
+            for w in SENTENCE_THRESHOLDS:
+                referred = float((base_c | (c_sentence >= w)).mean())
+                if referred > CALIBRATION_BUDGET:
+                    continue
+                fired = base_d | (d_sentence >= w)
+                score = float(fired.mean() + fired[d_is_crisis].mean())
+                if best is None or score > best[0] + 1e-9:
+                    best = (score, round(float(t), 4), round(float(t - gap), 4), w, referred,
+                            float(fired[d_is_crisis].mean()))
+    if best is None:
+        raise ValueError(f"no thresholds refer at most {CALIBRATION_BUDGET} of the calibration talk")
+    _, t, tc, w, referred, crisis_recall = best
+    fired = (d_route >= t) | (d_crisis & (d_route >= tc)) | d_rule | (d_sentence >= w)
+    figures = {"route": t, "crisis_route": tc, "window_route": w, "budget": CALIBRATION_BUDGET,
+               "calibration": list(CALIBRATION_SETS), "messages": len(talk), "referred": round(referred, 4),
+               "dev_recall": round(float(fired.mean()), 4), "dev_crisis_recall": round(crisis_recall, 4)}
+    assert head.router is not None
+    head.router.threshold = t
+    head.thresholds.update({"crisis_route": tc, "window_route": w})
+    head.meta.pop("windows", None)
+    head.meta["calibration"] = figures
+    head.save(head_path)
     _head.cache_clear()
     return figures
 
