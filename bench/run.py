@@ -241,37 +241,20 @@ def bench_load(extra_env: dict[str, str] | None = None) -> None:
 
 def bench_load_llama() -> None:
     """The load benchmark with the model on llama.cpp's own server (``.venv/bin/llama-server``, built by
-    ``scripts/setup.sh --test``) with ``COACH_LLAMA_PARALLEL`` (default 4) slots, started and stopped here."""
-    server = Path(sys.executable).parent / "llama-server"
-    if not server.exists():
-        sys.exit("bench: llama-server is not built; run `bash scripts/setup.sh --test` first")
+    ``scripts/setup.sh --test``) with ``COACH_LLAMA_PARALLEL`` (default 4) slots, started and stopped here by
+    the same helper the deployment test uses (``tests/services.py``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from services import llama_server, llama_server_bin
+
     from assistant.config import shipped_model_path
 
-    parallel = os.environ.get("COACH_LLAMA_PARALLEL", "4")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([str(server), "-m", str(shipped_model_path()), "--host", "127.0.0.1", "--port",
-                             str(port), "--parallel", parallel, "-c", str(2048 * int(parallel)), "--threads", "2",
-                             "--cont-batching", "--no-webui"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                sys.exit("bench: llama-server did not start")
-            time.sleep(0.5)
+    if llama_server_bin() is None:
+        sys.exit("bench: llama-server is not built; run `bash scripts/setup.sh --test` first")
+    parallel = int(os.environ.get("COACH_LLAMA_PARALLEL", "4"))
+    with llama_server(shipped_model_path(), parallel=parallel) as url:
         print(f"llama-server: {parallel} parallel slots, continuous batching, 2 threads")
-        bench_load({"COACH_BACKEND": "openai", "COACH_BASE_URL": f"http://127.0.0.1:{port}/v1",
-                    "COACH_API_KEY": "none", "COACH_MODEL": "smollm2"})
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        bench_load({"COACH_BACKEND": "openai", "COACH_BASE_URL": url, "COACH_API_KEY": "none",
+                    "COACH_MODEL": "smollm2"})
 
 
 if __name__ == "__main__":
