@@ -269,7 +269,7 @@ class Coach:
         """One embedding of the message; the audience and GROW-aim signals and the closest situation."""
         vector = embed([text])[0]
         before = embed([previous])[0] if previous else None
-        aim = self.signals.grow(vector)
+        aim = self.signals.grow(vector, text)
         audience = state.audience
         if audience is None:  # sticky once the signal is confident; until then a guess for this turn
             heard = self.signals.audience(vector, text)

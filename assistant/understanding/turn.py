@@ -82,8 +82,9 @@ class TurnSignals:
     def audience(self, vector: np.ndarray, text: str | None = None) -> Reading:
         return self._read("audience", vector, text)
 
-    def grow(self, vector: np.ndarray) -> Reading:
-        return self._read("grow", vector)
+    def grow(self, vector: np.ndarray, text: str | None = None) -> Reading:
+        # with the text, as it is trained and reported: a retrained head may carry an n-gram router
+        return self._read("grow", vector, text)
 
 
 def _threshold(p: np.ndarray, correct: np.ndarray, target: float) -> float:
@@ -114,15 +115,17 @@ def train_signal(signal: str, seed: int = 13) -> dict[str, Any]:
         if best is None or acc > best[0]:
             best = (acc, head, p, pred)
     assert best is not None
-    if len(LABELS[signal]) == 2:  # also n-grams beside the embedding ("my report", "she"), chosen on dev
-        from sklearn.linear_model import LogisticRegression
-        from threadpoolctl import threadpool_limits
+    classes = best[1].classes  # the heads' class order (the same for every fit of these labels)
+    # also n-grams beside the embedding ("my report", "she", "don't you think"), chosen on dev
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
-        from .heads import LexicalFeatures, Router
+    from .heads import LexicalFeatures, Router
 
-        texts, dev_texts = [r.text for r in train], [r.text for r in dev]
+    texts, dev_texts = [r.text for r in train], [r.text for r in dev]
+    lexical = LexicalFeatures.fit(texts)
+    if len(LABELS[signal]) == 2:  # a binary router
         positive = LABELS[signal][0]
-        lexical = LexicalFeatures.fit(texts)
         for C in (1.0, 3.0, 10.0, 30.0):
             router = Router(lexical, np.zeros(1), 0.0, 1.0)
             with threadpool_limits(1):
@@ -130,35 +133,28 @@ def train_signal(signal: str, seed: int = 13) -> dict[str, Any]:
                     router.design(texts, X), [lab == positive for lab in y])
             router.coef, router.intercept = clf.coef_.ravel(), float(clf.intercept_[0])
             p1 = router.proba(dev_texts, Xd)
-            head2 = fit(signal, X, y, C=1.0)
-            p = np.column_stack([p1 if c == positive else 1 - p1 for c in head2.classes])
-            pred = np.asarray(head2.classes)[p.argmax(1)]
+            p = np.column_stack([p1 if c == positive else 1 - p1 for c in classes])
+            pred = np.asarray(classes)[p.argmax(1)]
             acc = float((pred == yd).mean())
             tried.append({"C": C, "lexical": True, "dev_accuracy": round(acc, 4)})
             if acc > best[0]:
+                head2 = fit(signal, X, y, C=1.0)  # the head file that carries the router
                 head2.router, head2.meta["router_positive"], head2.meta["C"] = router, positive, C
                 best = (acc, head2, p, pred)
-    if len(LABELS[signal]) > 2:  # a multinomial head over n-grams beside the embedding, chosen on dev
-        from sklearn.linear_model import LogisticRegression
-        from threadpoolctl import threadpool_limits
-
-        from .heads import LexicalFeatures, Router
-
-        texts, dev_texts = [r.text for r in train], [r.text for r in dev]
-        lexical = LexicalFeatures.fit(texts)
+    else:  # a multinomial one
         for scale in (1.0, 2.0):
             for C in (1.0, 3.0, 10.0):
                 router = Router(lexical, np.zeros((1, 1)), np.zeros(1), scale)
                 with threadpool_limits(1):
                     clf = LogisticRegression(C=C, max_iter=5000).fit(router.design(texts, X), y)
-                head2 = fit(signal, X, y, C=1.0)
-                order = [list(clf.classes_).index(c) for c in head2.classes]
+                order = [list(clf.classes_).index(c) for c in classes]
                 router.coef, router.intercept = clf.coef_[order], clf.intercept_[order]
                 p = router.proba(dev_texts, Xd)
-                pred = np.asarray(head2.classes)[p.argmax(1)]
+                pred = np.asarray(classes)[p.argmax(1)]
                 acc = float((pred == yd).mean())
                 tried.append({"C": C, "emb_scale": scale, "lexical": True, "dev_accuracy": round(acc, 4)})
                 if acc > best[0]:
+                    head2 = fit(signal, X, y, C=1.0)  # the head file that carries the router
                     head2.router, head2.meta["C"] = router, C
                     best = (acc, head2, p, pred)
     acc, head, p, pred = best
