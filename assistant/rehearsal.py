@@ -73,6 +73,12 @@ class Moves:
     def dismissive(self) -> bool:
         return "dismissive" in self.moves
 
+    @property
+    def dismissive_throughout(self) -> bool:
+        """Every sentence is a dismissal: a line of the scene, never the manager's own disclosure ("Sorry, I
+        can't do this. Honestly I have been thinking about ending my life." is not)."""
+        return bool(self.moves) and all(m == "dismissive" for m in self.moves)
+
 
 def move_of(code: str, proposal: bool = False, move: str = "other") -> str:
     """The rehearsal move of one sentence from its readings: the coder's ``code``, the next-step head's
@@ -169,9 +175,7 @@ class Rehearsal:
             state["earned"] = int(state["earned"]) + len(moves.good)
         meta = {"codes": moves.codes, "moves": moves.moves, "tension": tension, "state": before}
         self.store.add_turn(sid, "user", text, meta)  # stored before generating: nothing is lost
-        # only a message that is a dismissal throughout is a move of the scene: "Sorry, I can't do this.
-        # Honestly I have been thinking about ending my life." has a dismissive-sounding first sentence
-        kind = self._real_disclosure(text, dismissive=bool(moves.moves) and all(m == "dismissive" for m in moves.moves))
+        kind = self._real_disclosure(text, dismissive=moves.dismissive_throughout)
         if kind:  # the manager's own disclosure outranks the scene; lines of the scene do not pause it
             reply = referral(kind, self.settings.resources) + " The rehearsal is paused; it will be here when you come back."
             self.store.add_turn(sid, "assistant", reply, {"safety": kind, "tension": state["tension"]})
