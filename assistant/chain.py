@@ -232,7 +232,10 @@ class Coach:
         said = [t.text for t in earlier if t.role == "user"]
         # earlier themes: the last remembered goal, in the person's own words, is context for the first question
         goals = self.memory.items(user_id, "goal")[:1] if self.memory and not said else []
-        reply, meta = self._coach(sid, state, text, [g.text for g in goals] + said)
+        # and once a session, a later message close in meaning to an earlier goal or plan brings it back
+        themes = self.memory if self.memory and said and not state.theme_linked else None
+        reply, meta = self._coach(sid, state, text, [g.text for g in goals] + said,
+                                  themes=(themes, user_id) if themes else None)
         if not state.goal_noted and state.stage != "goal" and meta.get("route") == "coach":
             state.goal_noted = True  # the message that met the goal stage's aim, remembered in the person's words
             meta["remember"] = [("goal", excerpt(text, "goal"))]
@@ -240,8 +243,10 @@ class Coach:
             reply = f"{resume_line()} {reply}"
         return reply, meta
 
-    def _coach(self, sid: str, state: GrowState, text: str, earlier: list[str]) -> tuple[str, dict[str, Any]]:
-        """One coaching reply; ``earlier`` is what the person said before, oldest first."""
+    def _coach(self, sid: str, state: GrowState, text: str, earlier: list[str],
+               themes: tuple[Memory, str] | None = None) -> tuple[str, dict[str, Any]]:
+        """One coaching reply; ``earlier`` is what the person said before, oldest first; ``themes`` the memory
+        and person whose earlier goals and plans may be brought back."""
         if is_injection(text):
             return self._hold_role(state, text)
         read = self._understand(state, text, earlier[-1] if earlier else None)
@@ -255,6 +260,16 @@ class Coach:
         committed = read["aim"] == "commitment" and read["aim_p"] >= 0.5 if read["aim"] is not None else False
         if stage == "way_forward" and (committed or is_commitment(text)) and not state.action_plan:
             return self._close(sid, state, text, read)
+        linked = (followup.earlier_theme(themes[0], themes[1], sid, read["vector"])
+                  if themes and stage in ("reality", "options") else None)
+        if linked:  # the person's own earlier words, quoted, and how this connects with them
+            reflection = self._reflection(state, text, read)
+            question = followup.theme_question(linked[0])
+            state.theme_linked = True
+            state.asked.append(question)
+            meta = {"stage": stage, "citations": [], "route": "theme", "memory_item": linked[0].id,
+                    "theme_similarity": round(linked[1], 3), **self._signals_meta(read)}
+            return f"{reflection} {question}", meta
         pages = self.index.search(text, k=2)
         questions = self._candidates(text, state, stage, read, pool=12)[:3]
         reflection = self._reflection(state, text, read)

@@ -5,6 +5,7 @@ This module only parses arguments, calls the package and prints; it holds no coa
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -274,7 +275,7 @@ def understand_report(
 
 
 @understand_app.command("train")
-def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow | next_step | move"),
+def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow | next_step | move | outcome"),
                      rules_only: bool = typer.Option(False, "--rules-only",
                                                      help="coder: re-measure and keep its rules, network as is")) -> None:
     """Retrain one signal's head on its train split (settings chosen on dev) and store it under evals/models/."""
@@ -287,9 +288,10 @@ def understand_train(signal: str = typer.Argument(..., help="safety | coder | au
         _out(trainers.refresh_coder_rules())
         return
 
+    from .understanding.report import TURN_SIGNALS
+
     known = {"safety": trainers.train_safety, "coder": trainers.train_coder,
-             "audience": lambda: train_signal("audience"), "grow": lambda: train_signal("grow"),
-             "next_step": lambda: train_signal("next_step"), "move": lambda: train_signal("move")}
+             **{name: functools.partial(train_signal, name) for name in TURN_SIGNALS}}
     if signal not in known:
         raise InputError(f"unknown signal {signal!r}; known: {', '.join(known)}")
     _out(known[signal]())

@@ -24,7 +24,7 @@ import gradio as gr
 from .config import Settings
 from .errors import NotFoundError
 from .people.access import Gate, Identity, visible_to_reviewers
-from .people.redact import redact_names
+from .people.redact import redact_session
 from .report import COLOURS, meets, miti_level, transcript_html
 from .scorers import METRICS, MITI, transcript_of
 from .transcripts import TranscriptStore, open_store
@@ -94,9 +94,14 @@ def reviewable(store: TranscriptStore, sid: str) -> list[dict[str, Any]]:
     entries = transcript_of(store, sid)
     if store.session(sid).run_id is not None:
         return entries
-    return [{**e, "text": redact_names(e["text"]),
-             **({"sentences": [[redact_names(x), c] for x, c in e["sentences"]]} if "sentences" in e else {})}
-            for e in entries]
+    # one pass over the whole session: a name found in any turn is redacted in every turn, in any case
+    texts = [e["text"] for e in entries] + [x for e in entries for x, _ in e.get("sentences", [])]
+    clean = iter(redact_session(texts))
+    out = [{**e, "text": next(clean)} for e in entries]
+    for e in out:
+        if "sentences" in e:
+            e["sentences"] = [[next(clean), c] for _, c in e["sentences"]]
+    return out
 
 
 def human_labels(store: TranscriptStore, run_id: str | None = None) -> dict[tuple[int, int], str]:

@@ -95,6 +95,7 @@ class GrowState:
     reflected: list[str] = field(default_factory=list)  # reflections already used, never twice
     followup: dict[str, Any] | None = None  # the follow-up on a remembered plan (people.followup.State)
     goal_noted: bool = False  # the person's goal has been remembered for this session
+    theme_linked: bool = False  # an earlier session's goal or plan has been brought back in this one
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GrowState:

@@ -19,7 +19,7 @@ import gradio as gr
 
 from .config import Settings
 from .errors import CoachError
-from .people.access import Gate, Identity
+from .people.access import LOCAL, Gate, Identity
 
 TITLE = "The high-performer coach"
 
@@ -298,8 +298,10 @@ def build_app(settings: Settings, warm: bool = False) -> gr.Blocks:
             with gr.Tab("My sessions", id="mine", visible=not team) as mine_tab:
                 from .people.panel import build_people_tab
 
+                cleared = (*new_session(LOCAL), [], "", None, "", gr.update(), gr.update())
                 refresh_mine, mine_outs = build_people_tab(store, gate, open_coach, open_rehearsal, outs,
-                                                           [*r_outs, persona, difficulty], tabs)
+                                                           [*r_outs, persona, difficulty], tabs,
+                                                           files_root=settings.data_dir, cleared=cleared)
             with gr.Tab("Review", id="review", visible=not team) as review_tab:
                 from .review import build_review_tab
 

@@ -260,11 +260,12 @@ def test_excerpt_is_a_contiguous_verbatim_part(text: str, kind: str, expected: s
 
 
 def test_outcome_on_the_dev_answers() -> None:
-    from assistant.understanding.outcome import outcome, rows
+    from assistant.understanding.outcome import outcome
+    from assistant.understanding.turn import signal_rows
 
-    dev = rows("dev")
-    right = sum(outcome(r["text"]) == r["label"] for r in dev)
-    assert len(dev) >= 12 and right / len(dev) >= 0.75, right
+    dev = signal_rows("outcome", "dev")
+    right = sum(outcome(r.text) == r.label for r in dev)
+    assert len(dev) >= 100 and right / len(dev) >= 0.78, right  # 0.81 when trained (docs/privacy.md)
 
 
 def test_memory_items_can_be_corrected_and_deleted_only_by_their_owner(settings: Settings,
@@ -449,3 +450,79 @@ def test_a_plan_is_followed_up_in_the_next_session_on_the_embedded_model(isolate
     assert Memory(store).items("ana", "plan")[0].status in ("partly", "not_done")
     later = c.turn("I want to make the case again with numbers this time.", opened["session"], user_id="ana")
     assert later["followup"] is None and later["reply"].endswith("?")  # the session goes on coaching
+
+
+def test_an_earlier_goal_comes_back_once_when_a_later_message_is_on_its_theme(settings: Settings,
+                                                                            store: TranscriptStore) -> None:
+    """Earlier themes: in a later session, a message close in meaning to the remembered goal brings the
+    person's own words back once, as a question; a message on something else does not."""
+    c = Coach(settings, store=store)
+    plan_session(c)
+    goal = Memory(store).items(LOCAL_USER, "goal")[0].text
+    first = c.turn("My new lead keeps presenting my analysis as her own in meetings.")
+    other = c.turn("It happened again on Tuesday, she showed my churn model to the VP.", first["session"])
+    assert goal not in other["reply"]  # another theme: coached as it is
+    sid = c.turn("Something else is on my mind today.")["session"]
+    c.turn("I keep thinking about where my career is heading.", sid)
+    back = c.turn("My director offered me a team lead role again, but I want the staff engineer path without "
+                  "managing people.", sid)
+    assert f"“{goal}" in back["reply"] and back["reply"].endswith("?") and back["reply"].count("?") == 1
+    assert store.turns(sid)[-1].meta["route"] == "theme"
+    again = c.turn("Being a staff engineer without managing people is still what I want most.", sid)
+    assert goal not in again["reply"]  # once a session
+
+
+def test_theme_links_on_the_dev_set_are_rare_for_other_issues() -> None:
+    from assistant.people.followup import theme_figures
+
+    f = theme_figures(ROOT / "evals" / "understanding" / "themes" / "dev.jsonl")
+    assert f["n"] >= 200 and f["near_linked"] <= 0.05 and f["unrelated_linked"] <= 0.05 and f["related_linked"] >= 0.2
+
+
+def test_names_are_redacted_on_the_dev_set_better_than_by_capitals_alone() -> None:
+    from assistant.people.redact import redaction_figures
+
+    path = ROOT / "evals" / "people" / "redaction" / "dev.jsonl"
+    full, capitals = redaction_figures(path), redaction_figures(path, use_model=False)
+    assert full["messages"] >= 200 and full["name_recall"] >= 0.9, full  # 0.931 when written (docs/privacy.md)
+    assert full["name_recall"] > capitals["name_recall"] + 0.05, (full, capitals)
+
+
+@pytest.mark.parametrize("text,hidden,kept", [
+    ("I told Will the deadline will move.", ["Will"], ["will move"]),
+    ("can u write to mr okonkwo for me", ["okonkwo"], ["write to mr"]),
+    ("Grace said the Georgia office grew by the grace of our new VP.", ["Grace said"], ["by the grace of"]),
+])
+def test_names_that_are_also_ordinary_words(text: str, hidden: list[str], kept: list[str]) -> None:
+    from assistant.people.redact import redact_names
+
+    out = redact_names(text)
+    assert all(h not in out for h in hidden) and all(k in out for k in kept), out
+
+
+def test_a_name_found_in_one_turn_is_redacted_in_every_turn(store: TranscriptStore) -> None:
+    from assistant.people.access import set_shared
+    from assistant.review import reviewable
+
+    sid = store.create_session(mode="coach", backend="fake", model="fake", user_id="ana")
+    store.add_turn(sid, "user", "Marek never says what he wants.")
+    store.add_turn(sid, "assistant", "It sounds like it matters to you. What have you tried so far?")
+    store.add_turn(sid, "user", "honestly i asked marek twice and he shrugged")
+    set_shared(store, "ana", sid, True)
+    text = " ".join(e["text"] for e in reviewable(store, sid))
+    assert "marek" not in text.lower() and text.count("[name]") == 2, text
+
+
+def test_forget_me_needs_the_confirmation_word_and_reports_what_went(store: TranscriptStore, tmp_path: Path) -> None:
+    from assistant.people.access import Identity
+    from assistant.people.panel import forget_me
+
+    Accounts(store).add("ana", "member", "ana password 1")
+    sid = store.create_session(mode="coach", backend="fake", model="fake", user_id="ana")
+    store.add_turn(sid, "user", "I feel stuck")
+    ana = Identity("ana", "member")
+    assert forget_me(store, ana, "yes please", tmp_path).startswith("Nothing was deleted")
+    assert counts(store, "ana")["turns"] == 1
+    said = forget_me(store, ana, " Delete ", tmp_path)
+    assert "1 sessions" in said and "1 turns" in said and "account is deleted" in said, said
+    assert counts(store, "ana", tmp_path) == dict.fromkeys(counts(store, "ana", tmp_path), 0)

@@ -16,6 +16,7 @@ from assistant.config import Settings
 from assistant.people.access import Gate
 from assistant.people.accounts import Accounts
 from assistant.people.memory import Memory
+from assistant.people.rights import counts
 from assistant.transcripts import TranscriptStore
 
 pytestmark = pytest.mark.browser
@@ -194,3 +195,22 @@ def test_two_members_side_by_side_and_a_reviewer(team_url: tuple[str, Settings],
         expect(rev.locator("#review-transcript")).to_contain_text("migration ended and nobody noticed")
         assert "[name] migration" in rev.locator("#review-transcript").inner_text()  # names talked about: redacted
         assert "Bluefinch" not in rev.content() and "specialist" not in rev.content()
+
+        # ana deletes everything about her from her own page: nothing without the confirmation word, then all of it
+        bob_before = counts(TranscriptStore(settings.db_path), "bob")
+        ana.get_by_role("tab", name="My sessions").click()
+        ana.locator("#forget-me").click()
+        expect(ana.locator("#forget-status")).to_contain_text("Nothing was deleted")
+        assert counts(TranscriptStore(settings.db_path), "ana")["sessions"] == 1
+        ana.locator("#forget-confirm textarea").fill("delete")
+        ana.locator("#forget-me").click()
+        expect(ana.locator("#forget-status")).to_contain_text("Deleted everything stored about you")
+        left = counts(TranscriptStore(settings.db_path), "ana", settings.data_dir)
+        assert left == dict.fromkeys(left, 0), left  # every table and file, the account too
+        assert counts(TranscriptStore(settings.db_path), "bob") == bob_before  # nobody else's
+        assert ana.locator("#coach-chat [data-testid='user']").count() == 0  # the open chat pointed at a gone session
+        ana.get_by_role("tab", name="Coach").click()
+        ana.locator("#coach-input textarea").fill("Is anyone there?")
+        ana.locator("#coach-send").click()
+        ana.wait_for_timeout(1500)
+        assert TranscriptStore(settings.db_path).sessions(user_id="ana") == []  # a deleted account cannot write

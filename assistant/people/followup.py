@@ -16,13 +16,17 @@ does not decide GROW stages: after the answer the session goes on from its goal 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from ..errors import DataError
 from ..prompts import PROMPTS_DIR, read_mapping
 from ..understanding.outcome import outcome
-from .memory import Memory, followup_line
+from .memory import Memory, MemoryItem, followup_line
 
 
 @dataclass
@@ -38,8 +42,49 @@ class State:
         return asdict(self)
 
 
+FOLLOWUP_FILE = PROMPTS_DIR / "followup.yaml"
+
+
+class _Outcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reflection: str
+    questions: list[str]
+
+
+class _Themes(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    goal: str
+    plan: str
+
+    @field_validator("goal", "plan")
+    @classmethod
+    def _quotes(cls, v: str) -> str:
+        if "{words}" not in v or not v.rstrip().endswith("?"):
+            raise ValueError("must quote {words} and end with the question")
+        return v
+
+
+class _FollowupFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    outcomes: dict[Literal["done", "partly", "not_done"], _Outcome]
+    themes: _Themes
+
+
+@functools.lru_cache(maxsize=1)
+def _wording() -> _FollowupFile:
+    """``prompts/followup.yaml``, validated: an error names the file and the field."""
+    try:
+        data = _FollowupFile(**read_mapping(FOLLOWUP_FILE))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise DataError(f"{FOLLOWUP_FILE}: field {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    if set(data.outcomes) != {"done", "partly", "not_done"} or any(not o.questions for o in data.outcomes.values()):
+        raise DataError(f"{FOLLOWUP_FILE}: field outcomes: needs done, partly and not_done, each with questions")
+    return data
+
+
 def _texts() -> dict[str, Any]:
-    return read_mapping(PROMPTS_DIR / "followup.yaml")["outcomes"]
+    return {k: v.model_dump() for k, v in _wording().outcomes.items()}
 
 
 def opening(memory: Memory, user_id: str) -> tuple[str, dict[str, Any], State] | None:
@@ -80,6 +125,53 @@ def answer(memory: Memory, state: State, text: str, asked: list[str]) -> tuple[s
     asked.append(question)
     return f"{texts['reflection']} {question}", {"route": "followup_answer", "outcome": result, "citations": [],
                                                   "stage": "goal"}
+
+
+# An earlier goal or plan (from another session) is brought back once in a session when a later message is
+# this close in meaning to it (shared MiniLM embedding, cosine); chosen on evals/understanding/themes/dev.jsonl
+# so that a message on another issue with the same people is rarely linked (docs/privacy.md, "Earlier themes").
+THEME_LINK = 0.4
+
+
+def earlier_theme(memory: Memory, user_id: str, sid: str, vector: Any,
+                  threshold: float | None = None) -> tuple[MemoryItem, float] | None:
+    """The person's remembered goal or plan from another session closest in meaning to a message (its shared
+    embedding), when it is close enough to bring back; else None."""
+    from ..understanding.encoder import embed
+
+    items = [i for i in memory.items(user_id) if i.session_id != sid]
+    if not items:
+        return None
+    sims = embed([i.text for i in items]) @ vector
+    best = int(sims.argmax())
+    limit = THEME_LINK if threshold is None else threshold
+    return (items[best], float(sims[best])) if sims[best] >= limit else None
+
+
+def theme_question(item: MemoryItem) -> str:
+    """The coach's question that brings an earlier goal or plan back, quoting the person's own words."""
+    words = " ".join(item.text.split())
+    words = words if words.endswith((".", "!", "…")) else words + "."
+    return str(getattr(_wording().themes, item.kind)).format(words=words)
+
+
+def theme_figures(path: Path, threshold: float | None = None) -> dict[str, Any]:
+    """How often a later message is linked to an earlier goal, per label (related, near, unrelated), on a file
+    of goals with later messages (``evals/understanding/themes/*.jsonl``)."""
+    import numpy as np
+
+    from ..understanding.data import ThemeRow, read_rows
+    from ..understanding.encoder import embed
+
+    rows = read_rows(Path(path), ThemeRow)
+    goals, texts = embed([r.goal for r in rows]), embed([r.text for r in rows])
+    sims = (goals * texts).sum(1)
+    limit = THEME_LINK if threshold is None else threshold
+    out: dict[str, Any] = {"n": len(rows), "threshold": limit}
+    for label in ("related", "near", "unrelated"):
+        mask = np.asarray([r.label == label for r in rows])
+        out[f"{label}_linked"] = round(float((sims[mask] >= limit).mean()), 3) if mask.any() else None
+    return out
 
 
 def routing_figures(path: Path) -> dict[str, float]:

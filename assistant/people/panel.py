@@ -1,5 +1,5 @@
 """The member's own pages in the app: "My sessions" (reopen and continue, share with reviewers) and
-"Memory" (see, correct and delete what is remembered; export everything).
+"Memory" (see, correct and delete what is remembered; export everything; delete everything about me).
 
 ``build_people_tab`` is called inside an open ``gr.Tab`` by ``ui.build_app``; every event it wires goes
 through ``Gate.guard("member", ...)`` and every function reads only the caller's own rows. The plain
@@ -18,7 +18,9 @@ import gradio as gr
 from ..transcripts import TranscriptStore
 from .access import Gate, Identity, owned, set_shared
 from .memory import Memory
-from .rights import export
+from .rights import export, forget
+
+CONFIRM = "delete"
 
 
 def session_choices(store: TranscriptStore, user_id: str) -> list[tuple[str, str]]:
@@ -46,10 +48,24 @@ def memory_choices(memory: Memory, user_id: str) -> list[tuple[str, str]]:
     return [(f"{i.id} · {i.kind} · {i.text[:60]}", str(i.id)) for i in memory.items(user_id)]
 
 
+def forget_me(store: TranscriptStore, who: Identity, confirm: str, files_root: Any) -> str:
+    """The person's own "delete everything about me": only when they typed the confirmation word; the status
+    line says what was deleted (the same counts as ``coach forget``)."""
+    if (confirm or "").strip().lower() != CONFIRM:
+        return f"Nothing was deleted. To delete everything about you, type **{CONFIRM}** in the box first."
+    deleted = forget(store, str(who.user_id), files_root=files_root)
+    parts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in deleted.items() if n)
+    gone = "Your account is deleted too: you are signed out ([close](/logout))." if deleted["users"] else ""
+    return f"Deleted everything stored about you: {parts or 'there was nothing stored'}. {gone}".strip()
+
+
 def build_people_tab(store: TranscriptStore, gate: Gate, open_coach: Callable[[Identity, str], tuple[Any, ...]],
                      open_rehearsal: Callable[[Identity, str], tuple[Any, ...]], coach_outs: list[Any],
-                     rehearse_outs: list[Any], tabs: gr.Tabs) -> tuple[Callable[..., Any], list[Any]]:
-    """My sessions and Memory; returns the guarded refresh handler and its outputs (the tab's select uses them)."""
+                     rehearse_outs: list[Any], tabs: gr.Tabs, files_root: Any = None,
+                     cleared: tuple[Any, ...] | None = None) -> tuple[Callable[..., Any], list[Any]]:
+    """My sessions and Memory. ``cleared`` holds the values that start the Coach and Rehearse outputs afresh
+    (after "delete everything about me"); ``files_root`` is the data folder whose ``people/USER`` goes too.
+    Returns the guarded refresh handler and its outputs (the tab's select uses them)."""
     memory = Memory(store)
     gr.Markdown("### My sessions\nYour own coaching and rehearsal sessions, newest first. Nobody else sees them; "
                 "a reviewer reads one only if you share it.")
@@ -73,6 +89,13 @@ def build_people_tab(store: TranscriptStore, gate: Gate, open_coach: Callable[[I
         dump = gr.Button("Export my data (JSON)", elem_id="memory-export")
     note = gr.Markdown(elem_id="memory-status")
     exported = gr.Code(language="json", label="Everything stored about you", visible=False, elem_id="memory-json")
+    gr.Markdown("### Delete everything about me\nYour sessions, their transcripts and plans, what is remembered "
+                "and your saved exports" + (", and your account" if gate.mode != "none" else "") +
+                ". This cannot be undone; export first if you want a copy.")
+    with gr.Row():
+        confirm = gr.Textbox(label=f"Type {CONFIRM} to confirm", elem_id="forget-confirm", scale=3)
+        wipe = gr.Button("Delete everything about me", variant="stop", elem_id="forget-me", scale=1)
+    wiped = gr.Markdown(elem_id="forget-status")
 
     def on_refresh(who: Identity) -> tuple[Any, ...]:
         uid = str(who.user_id)
@@ -128,6 +151,18 @@ def build_people_tab(store: TranscriptStore, gate: Gate, open_coach: Callable[[I
         data = export(store, str(who.user_id))
         return gr.Code(json.dumps(data, ensure_ascii=False, indent=1), visible=True)
 
+    cleared = cleared if cleared is not None else (gr.update(),) * (len(coach_outs) + len(rehearse_outs))
+    if len(cleared) != len(coach_outs) + len(rehearse_outs):
+        raise ValueError("cleared needs one value per Coach and Rehearse output")
+
+    def on_forget(who: Identity, word: str) -> tuple[Any, ...]:
+        msg = forget_me(store, who, word, files_root)
+        if not msg.startswith("Deleted"):
+            return (gr.update(),) * (3 + len(cleared)) + (gr.update(), gr.update(), msg)
+        # the open Coach and Rehearse tabs pointed at sessions that are gone: start them afresh
+        return (gr.Dropdown(choices=[], value=None), None, gr.Dropdown(choices=[], value=None), *cleared, "",
+                gr.Code(visible=False), msg)
+
     member = gate.guard
     refresh_handler = member("member", on_refresh)
     refresh.click(refresh_handler, None, [pick, table, item])
@@ -138,4 +173,6 @@ def build_people_tab(store: TranscriptStore, gate: Gate, open_coach: Callable[[I
     save.click(member("member", on_save), [item, words], [table, item, note])
     delete.click(member("member", on_delete), [item], [table, item, words, note])
     dump.click(member("member", on_export), None, [exported])
+    wipe.click(member("member", on_forget), [confirm],
+               [pick, table, item, *coach_outs, *rehearse_outs, confirm, exported, wiped])
     return refresh_handler, [pick, table, item]

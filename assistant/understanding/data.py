@@ -80,6 +80,24 @@ class FirstMessages(BaseModel):
         return v
 
 
+class ThemeRow(BaseModel):
+    """An earlier goal and a later message, ``related`` to it, ``near`` (same people, another issue) or
+    ``unrelated`` (``evals/understanding/themes/``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    goal: str
+    text: str
+    label: Literal["related", "near", "unrelated"]
+    source: str | None = None
+
+    @field_validator("goal", "text")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("is empty")
+        return v
+
+
 Row = TypeVar("Row", bound=BaseModel)
 
 

@@ -15,7 +15,8 @@ from ..config import ROOT
 from .data import SAFETY_DIR, SAFETY_KINDS, Conversation, SafetyRow, read_rows
 from .safety import SafetyScreen
 
-SIGNALS = ("safety", "coder", "audience", "grow", "next_step", "move")
+TURN_SIGNALS = ("audience", "grow", "next_step", "move", "outcome")  # heads read by understanding.turn
+SIGNALS = ("safety", "coder", *TURN_SIGNALS)
 SPLITS = ("train", "dev", "blind")
 # the safety signal has a second blind split, written after the first had been read eleven times; `longform`
 # (never trained on): disclosures hidden in long work messages and ordinary messages about strain; `ordinary`:
@@ -121,7 +122,7 @@ def report(signals: list[str] | None = None, split: str = "blind") -> dict[str, 
         out["safety"] = safety_report(split)
     if "coder" in signals:
         out["coder"] = coder_report(split)
-    for name in ("audience", "grow", "next_step", "move"):
+    for name in TURN_SIGNALS:
         if name in signals:
             from .turn import signal_report
 
@@ -153,7 +154,7 @@ def text_report(figures: dict[str, Any]) -> str:
             for code, k in f["per_class"].items():
                 lines.append(f"  {code:16} P {k['precision']:.3f}  R {k['recall']:.3f}  F1 {k['f1']:.3f}  "
                              f"n={k['support']}")
-    for name in ("audience", "grow", "next_step", "move"):
+    for name in TURN_SIGNALS:
         if name in figures:
             f = figures[name]
             lines.append(f"{name} ({f['split']}): accuracy {f['accuracy']:.3f} (n={f['n']}); confident on "

@@ -30,9 +30,10 @@ MODELS = ROOT / "evals" / "models"
 LABELS = {"audience": ("manager", "high-performer"),
           "grow": ("goal", "reality", "options", "commitment", "other"),
           "next_step": ("proposal", "other"),
-          "move": ("dismissive", "leading_question", "acknowledgement", "other")}
+          "move": ("dismissive", "leading_question", "acknowledgement", "other"),
+          "outcome": ("done", "partly", "not_done")}
 # the share of dev readings that may be wrong among those the head is confident about
-PRECISION_TARGET = {"audience": 0.95, "grow": 0.85, "next_step": 0.9, "move": 0.85}
+PRECISION_TARGET = {"audience": 0.95, "grow": 0.85, "next_step": 0.9, "move": 0.85, "outcome": 0.9}
 
 
 def signal_rows(signal: str, split: str) -> list[LabelRow]:
