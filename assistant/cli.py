@@ -277,7 +277,10 @@ def understand_report(
 @understand_app.command("train")
 def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow | next_step | move | outcome"),
                      rules_only: bool = typer.Option(False, "--rules-only",
-                                                     help="coder: re-measure and keep its rules, network as is")) -> None:
+                                                     help="coder: re-measure and keep its rules, network as is"),
+                     with_dev: bool = typer.Option(False, "--with-dev",
+                                                   help="coder: the final model, on train and dev, for the epochs dev "
+                                                        "chose")) -> None:
     """Retrain one signal's head on its train split (settings chosen on dev) and store it under evals/models/."""
     from .understanding import train as trainers
     from .understanding.turn import train_signal
@@ -290,7 +293,9 @@ def understand_train(signal: str = typer.Argument(..., help="safety | coder | au
 
     from .understanding.report import TURN_SIGNALS
 
-    known = {"safety": trainers.train_safety, "coder": trainers.train_coder,
+    if with_dev and signal != "coder":
+        raise InputError("--with-dev applies to the coder only")
+    known = {"safety": trainers.train_safety, "coder": functools.partial(trainers.train_coder, with_dev=with_dev),
              **{name: functools.partial(train_signal, name) for name in TURN_SIGNALS}}
     if signal not in known:
         raise InputError(f"unknown signal {signal!r}; known: {', '.join(known)}")

@@ -315,10 +315,13 @@ def refresh_coder_rules() -> dict[str, Any]:
     return {"rules": spec["rules"], "rule_precision": precision, "dev": spec["dev"]}
 
 
-def train_coder(seed: int = 13, epochs: int = 3, layers: tuple[int, ...] = LAYERS) -> dict[str, Any]:
+def train_coder(seed: int = 13, epochs: int = 3, layers: tuple[int, ...] = LAYERS,
+                with_dev: bool = False) -> dict[str, Any]:
     """Fine-tune MiniLM's top ``layers`` and a linear layer on the train split (our own utterances, MIBot by
     session, the written set), each sentence read after its context; keep only the rules that are >= 95%
-    precise on train; keep the epoch that codes dev best (accuracy + macro-F1). About 20 min on 2 cores."""
+    precise on train; keep the epoch that codes dev best (accuracy + macro-F1). About 20 min on 2 cores.
+    ``with_dev``: the final model, trained on train and dev together for ``epochs`` (the count dev chose) and
+    kept after the last one; its dev figures are then not a measurement."""
     import copy
     import random
 
@@ -330,6 +333,8 @@ def train_coder(seed: int = 13, epochs: int = 3, layers: tuple[int, ...] = LAYER
     random.seed(seed)
     torch.manual_seed(seed)
     train, dev = coder_rows("train"), coder_rows("dev")
+    if with_dev:
+        train = train + dev
     classes = list(coder.FINE)
     precision, kept = _rule_precision(train)
 
@@ -374,7 +379,7 @@ def train_coder(seed: int = 13, epochs: int = 3, layers: tuple[int, ...] = LAYER
             schedule.step()
         m = coder_metrics(dev_truth, _coder_predict(dev_groups, dev_firsts, score, kept, classes))
         tried.append({"epoch": epoch + 1, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"]})
-        value = m["accuracy"] + m["macro_f1"]
+        value = m["accuracy"] + m["macro_f1"] if not with_dev else float(epoch)  # with dev: the last epoch
         if best is None or value > best[0]:
             best = (value, copy.deepcopy({n: p.detach().clone() for n, p in model.named_parameters() if n in trained}),
                     copy.deepcopy(head.state_dict()), m, epoch + 1)
@@ -389,7 +394,8 @@ def train_coder(seed: int = 13, epochs: int = 3, layers: tuple[int, ...] = LAYER
             "encoder": {"base": coder.EMBEDDING, "weights": coder.WEIGHTS_PATH.name, "sha256": sha,
                         "layers": list(layers), "context": "previous sentence"},
             "params": {"epochs": epochs, "chosen_epoch": chosen, "lr": LR, "head_lr": HEAD_LR, "batch": batch,
-                       "class_weight": "sqrt balanced"}, "seed": seed,
+                       "class_weight": "sqrt balanced", "trained_on": "train+dev" if with_dev else "train"},
+            "seed": seed,
             "data_sha256": file_sha(*sources), "n_train": len(train), "n_dev": len(dev),
             "dev": {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"]}, "tried": tried,
             "rule_precision": precision}
