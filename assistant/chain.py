@@ -268,7 +268,7 @@ class Coach:
             state.theme_linked = True
             state.asked.append(question)
             meta = {"stage": stage, "citations": [], "route": "theme", "memory_item": linked[0].id,
-                    "theme_similarity": round(linked[1], 3), **self._signals_meta(read)}
+                    "theme_p": round(linked[1], 3), **self._signals_meta(read)}
             return f"{reflection} {question}", meta
         pages = self.index.search(text, k=2)
         questions = self._candidates(text, state, stage, read, pool=12)[:3]

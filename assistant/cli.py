@@ -275,7 +275,8 @@ def understand_report(
 
 
 @understand_app.command("train")
-def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow | next_step | move | outcome"),
+def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow | next_step | move | "
+                                                             "outcome | theme"),
                      rules_only: bool = typer.Option(False, "--rules-only",
                                                      help="coder: re-measure and keep its rules, network as is"),
                      with_dev: bool = typer.Option(False, "--with-dev",
@@ -291,12 +292,13 @@ def understand_train(signal: str = typer.Argument(..., help="safety | coder | au
         _out(trainers.refresh_coder_rules())
         return
 
+    from .understanding import themes
     from .understanding.report import TURN_SIGNALS
 
     if with_dev and signal != "coder":
         raise InputError("--with-dev applies to the coder only")
     known = {"safety": trainers.train_safety, "coder": functools.partial(trainers.train_coder, with_dev=with_dev),
-             **{name: functools.partial(train_signal, name) for name in TURN_SIGNALS}}
+             **{name: functools.partial(train_signal, name) for name in TURN_SIGNALS}, "theme": themes.train_theme}
     if signal not in known:
         raise InputError(f"unknown signal {signal!r}; known: {', '.join(known)}")
     _out(known[signal]())

@@ -127,25 +127,25 @@ def answer(memory: Memory, state: State, text: str, asked: list[str]) -> tuple[s
                                                   "stage": "goal"}
 
 
-# An earlier goal or plan (from another session) is brought back once in a session when a later message is
-# this close in meaning to it (shared MiniLM embedding, cosine); chosen on evals/understanding/themes/dev.jsonl
-# so that a message on another issue with the same people is rarely linked (docs/privacy.md, "Earlier themes").
-THEME_LINK = 0.4
+# An earlier goal or plan (from another session) is brought back once in a session when a later message is on
+# its theme: the understanding layer's ``theme`` signal (``understanding.themes``), its threshold chosen on
+# evals/understanding/themes/dev.jsonl so that a message on another issue is rarely linked (docs/privacy.md,
+# "Earlier themes"). THEME_COSINE is what cosine alone needed for the same (kept for the comparison).
+THEME_COSINE = 0.37
 
 
-def earlier_theme(memory: Memory, user_id: str, sid: str, vector: Any,
-                  threshold: float | None = None) -> tuple[MemoryItem, float] | None:
-    """The person's remembered goal or plan from another session closest in meaning to a message (its shared
-    embedding), when it is close enough to bring back; else None."""
+def earlier_theme(memory: Memory, user_id: str, sid: str, vector: Any) -> tuple[MemoryItem, float] | None:
+    """The person's remembered goal or plan from another session most likely on the theme of a message (its
+    shared embedding), when the theme signal is sure enough to bring it back; else None."""
+    from ..understanding import themes
     from ..understanding.encoder import embed
 
     items = [i for i in memory.items(user_id) if i.session_id != sid]
     if not items:
         return None
-    sims = embed([i.text for i in items]) @ vector
-    best = int(sims.argmax())
-    limit = THEME_LINK if threshold is None else threshold
-    return (items[best], float(sims[best])) if sims[best] >= limit else None
+    p = themes.related(embed([i.text for i in items]), vector)
+    best = int(p.argmax())
+    return (items[best], float(p[best])) if p[best] >= themes.threshold() else None
 
 
 def theme_question(item: MemoryItem) -> str:
@@ -156,8 +156,9 @@ def theme_question(item: MemoryItem) -> str:
 
 
 def theme_figures(path: Path, threshold: float | None = None) -> dict[str, Any]:
-    """How often a later message is linked to an earlier goal, per label (related, near, unrelated), on a file
-    of goals with later messages (``evals/understanding/themes/*.jsonl``)."""
+    """How often cosine alone (at ``threshold``, default ``THEME_COSINE``) would link a later message to an
+    earlier goal, per label (related, near, unrelated), on ``evals/understanding/themes/*.jsonl``; the theme
+    signal's own figures are ``understanding.themes.theme_report``."""
     import numpy as np
 
     from ..understanding.data import ThemeRow, read_rows
@@ -166,7 +167,7 @@ def theme_figures(path: Path, threshold: float | None = None) -> dict[str, Any]:
     rows = read_rows(Path(path), ThemeRow)
     goals, texts = embed([r.goal for r in rows]), embed([r.text for r in rows])
     sims = (goals * texts).sum(1)
-    limit = THEME_LINK if threshold is None else threshold
+    limit = THEME_COSINE if threshold is None else threshold
     out: dict[str, Any] = {"n": len(rows), "threshold": limit}
     for label in ("related", "near", "unrelated"):
         mask = np.asarray([r.label == label for r in rows])

@@ -16,7 +16,7 @@ from .data import SAFETY_DIR, SAFETY_KINDS, Conversation, SafetyRow, read_rows
 from .safety import SafetyScreen
 
 TURN_SIGNALS = ("audience", "grow", "next_step", "move", "outcome")  # heads read by understanding.turn
-SIGNALS = ("safety", "coder", *TURN_SIGNALS)
+SIGNALS = ("safety", "coder", *TURN_SIGNALS, "theme")
 SPLITS = ("train", "dev", "blind")
 # the safety signal has a second blind split, written after the first had been read eleven times; `longform`
 # (never trained on): disclosures hidden in long work messages and ordinary messages about strain; `ordinary`:
@@ -127,6 +127,10 @@ def report(signals: list[str] | None = None, split: str = "blind") -> dict[str, 
             from .turn import signal_report
 
             out[name] = signal_report(name, split)
+    if "theme" in signals:
+        from .themes import theme_report
+
+        out["theme"] = theme_report(split)
     return out
 
 
@@ -161,6 +165,11 @@ def text_report(figures: dict[str, Any]) -> str:
                          f"{f['coverage']:.3f}, right {f['accuracy_when_confident']} of those")
             for label, k in f["per_class"].items():
                 lines.append(f"  {label:16} P {k['precision']:.3f}  R {k['recall']:.3f}  n={k['n']}")
+    if "theme" in figures:
+        f = figures["theme"]
+        for name, k in (("theme signal", f["head"]), ("cosine alone", f["cosine_alone"])):
+            lines.append(f"{name} ({f['split']}, n={f['n']}): related linked {k['related_linked']:.3f}, near "
+                         f"{k['near_linked']:.3f}, unrelated {k['unrelated_linked']:.3f}")
     return "\n".join(lines)
 
 
