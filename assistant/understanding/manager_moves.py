@@ -6,9 +6,9 @@ acknowledgement, or something else. The ``move`` head over the shared sentence e
 
 A multinomial logistic-regression head over word and character n-grams beside the MiniLM vector
 (``evals/models/move.json``, trained by ``coach understand train move`` on ``evals/understanding/move/``:
-manager sentences written for rehearsal by a helper who saw no code or persona lines; n-grams chosen on dev,
+manager sentences written for rehearsal by two helpers who saw no code or persona lines; n-grams chosen on dev,
 0.842 against 0.775 for the embedding alone). The head's most likely move is used whatever its confidence.
-On a blind split by another writer it is right 0.880 of the time, against 0.606 for the regular expressions
+On a blind split by another writer it is right 0.877 of the time, against 0.606 for the regular expressions
 it replaced (``docs/rehearsal.md``). The coder's codes (open question, reflection, advice, affirmation) and
 the ``next_step`` head are read beside it (``rehearsal.move_of``).
 """
