@@ -89,9 +89,11 @@ def move_of(code: str, proposal: bool = False, move: str = "other") -> str:
         return "proposal"  # proposing next steps together is neither advice nor a closed-down question
     if code in ("advice", "open_question"):
         return code
+    if code == "reflection":  # a reflection of feeling acknowledges too, but it is the listening the debrief rates
+        return code
     if move == "acknowledgement" or code == "affirmation":
         return "acknowledgement"
-    if code in ("reflection", "closed_question"):
+    if code == "closed_question":
         return code
     return "neutral"
 

@@ -343,3 +343,14 @@ def test_check_reply_free_allows_new_words_but_not_a_leak() -> None:
     line = p.lines.said("neutral")[0]
     assert check_reply("I get paged a lot, mostly at night, and I am tired of it.", line, p, False, free=True) is None
     assert check_reply("I get paged a lot, mostly at night, and I am tired of it.", line, p, False) is not None
+
+
+def test_a_reflection_of_feeling_counts_as_listening_not_only_as_acknowledgement() -> None:
+    """"It sounds like the launch took a lot out of you." is read by the move head as an acknowledgement and by
+    the coder as a reflection: the debrief's "listened and reflected" must see it (it was rated missing)."""
+    from assistant.rehearsal import move_of
+
+    assert move_of("reflection", False, "acknowledgement") == "reflection"
+    assert move_of("other", False, "acknowledgement") == "acknowledgement"
+    assert move_of("affirmation", False, "other") == "acknowledgement"
+    assert move_of("reflection", False, "dismissive") == "dismissive"
