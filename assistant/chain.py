@@ -233,9 +233,8 @@ class Coach:
         # earlier themes: the last remembered goal, in the person's own words, is context for the first question
         goals = self.memory.items(user_id, "goal")[:1] if self.memory and not said else []
         # and once a session, a later message close in meaning to an earlier goal or plan brings it back
-        themes = self.memory if self.memory and said and not state.theme_linked else None
-        reply, meta = self._coach(sid, state, text, [g.text for g in goals] + said,
-                                  themes=(themes, user_id) if themes else None)
+        themes = (self.memory, user_id) if self.memory and said and not state.theme_linked else None
+        reply, meta = self._coach(sid, state, text, [g.text for g in goals] + said, themes=themes)
         if not state.goal_noted and state.stage != "goal" and meta.get("route") == "coach":
             state.goal_noted = True  # the message that met the goal stage's aim, remembered in the person's words
             meta["remember"] = [("goal", excerpt(text, "goal"))]

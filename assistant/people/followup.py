@@ -130,8 +130,7 @@ def answer(memory: Memory, state: State, text: str, asked: list[str]) -> tuple[s
 # An earlier goal or plan (from another session) is brought back once in a session when a later message is on
 # its theme: the understanding layer's ``theme`` signal (``understanding.themes``), its threshold chosen on
 # evals/understanding/themes/dev.jsonl so that a message on another issue is rarely linked (docs/privacy.md,
-# "Earlier themes"). THEME_COSINE is what cosine alone needed for the same (kept for the comparison).
-THEME_COSINE = 0.37
+# "Earlier themes").
 
 
 def earlier_theme(memory: Memory, user_id: str, sid: str, vector: Any) -> tuple[MemoryItem, float] | None:
@@ -153,26 +152,6 @@ def theme_question(item: MemoryItem) -> str:
     words = " ".join(item.text.split())
     words = words if words.endswith((".", "!", "…")) else words + "."
     return str(getattr(_wording().themes, item.kind)).format(words=words)
-
-
-def theme_figures(path: Path, threshold: float | None = None) -> dict[str, Any]:
-    """How often cosine alone (at ``threshold``, default ``THEME_COSINE``) would link a later message to an
-    earlier goal, per label (related, near, unrelated), on ``evals/understanding/themes/*.jsonl``; the theme
-    signal's own figures are ``understanding.themes.theme_report``."""
-    import numpy as np
-
-    from ..understanding.data import ThemeRow, read_rows
-    from ..understanding.encoder import embed
-
-    rows = read_rows(Path(path), ThemeRow)
-    goals, texts = embed([r.goal for r in rows]), embed([r.text for r in rows])
-    sims = (goals * texts).sum(1)
-    limit = THEME_COSINE if threshold is None else threshold
-    out: dict[str, Any] = {"n": len(rows), "threshold": limit}
-    for label in ("related", "near", "unrelated"):
-        mask = np.asarray([r.label == label for r in rows])
-        out[f"{label}_linked"] = round(float((sims[mask] >= limit).mean()), 3) if mask.any() else None
-    return out
 
 
 def routing_figures(path: Path) -> dict[str, float]:

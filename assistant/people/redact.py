@@ -111,6 +111,11 @@ def name_spans(text: str, use_model: bool = True, use_backstop: bool = True) -> 
                 continue
             end = m.start() + len(base) if _POSSESSIVE.search(word) else m.end()
             spans.append((m.start(), end))
+    return _merge(text, spans)
+
+
+def _merge(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans in order, overlapping ones and ones only whitespace apart ("Nguyen Thi Lan") joined."""
     merged: list[tuple[int, int]] = []
     for s, e in sorted(spans):
         if merged and s <= merged[-1][1] + 1 and not text[merged[-1][1]:s].strip():
@@ -141,20 +146,9 @@ def redact_session(texts: Iterable[str]) -> list[str]:
              if len(w) > 2 and w.lower() not in _ordinary()}
     if found:
         again = re.compile(r"\b(" + "|".join(sorted(map(re.escape, found), key=len, reverse=True)) + r")\b", re.I)
-        spans = [sorted({*ss, *((m.start(), m.end()) for m in again.finditer(t))})
+        spans = [_merge(t, [*ss, *((m.start(), m.end()) for m in again.finditer(t))])
                  for t, ss in zip(texts, spans, strict=True)]
-        spans = [_merge(ss) for ss in spans]
     return [_apply(t, ss) for t, ss in zip(texts, spans, strict=True)]
-
-
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for s, e in sorted(spans):
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
-        else:
-            merged.append((s, e))
-    return merged
 
 
 class RedactionRow(BaseModel):

@@ -29,6 +29,8 @@ DATA = ROOT / "evals" / "understanding" / "themes"
 LABELS = ("related", "near", "unrelated")
 # the most often a message on another issue (near or unrelated) may be linked, on dev
 FALSE_LINK_BUDGET = 0.03
+# the cosine alone that keeps dev's false links within the same budget (the report compares the head with it)
+THEME_COSINE = 0.37
 
 
 def pair_features(goals: np.ndarray, message: np.ndarray) -> np.ndarray:
@@ -99,7 +101,7 @@ def train_theme(seed: int = 13) -> dict[str, Any]:
             "dev_related_linked": round(recall, 3), "tried": tried}
 
 
-def theme_report(split: str = "blind", cosine: float = 0.37) -> dict[str, Any]:
+def theme_report(split: str = "blind", cosine: float = THEME_COSINE) -> dict[str, Any]:
     """The share of messages linked to their goal, per label, at the stored threshold; and by cosine alone at
     ``cosine`` (the cosine that keeps dev's false links within the same budget)."""
     rows = theme_rows(split)
