@@ -44,7 +44,7 @@ from .people.memory import Memory, excerpt
 from .prompts import load_data, load_prompt
 from .quality import audience_mismatch
 from .retrieval import HandbookIndex, Hit
-from .stages import AIMS, GrowState, is_commitment, wants_time
+from .stages import AIMS, GrowState, is_commitment
 from .transcripts import LOCAL_USER, TranscriptStore, open_store
 from .understanding.coder import code_text
 from .understanding.encoder import embed
@@ -253,7 +253,9 @@ class Coach:
         stage = state.update(text, read["aim"])
         if state.low_effort_streak:
             return self._new_angle(state, read)
-        if stage in ("options", "way_forward") and wants_time(text):
+        # someone who wants time before deciding, naming nothing they will do, is not pushed to a plan (the
+        # learned `not_yet` signal; the phrase list it replaced found a third of a blind writer's messages)
+        if stage in ("options", "way_forward") and self.signals.not_yet(read["vector"], text).label == "not_yet":
             return self._not_yet(state, text, stage)
         # a plan is recorded only when the grow signal is fairly sure it is one (a false plan ends the GROW arc)
         committed = read["aim"] == "commitment" and read["aim_p"] >= 0.5 if read["aim"] is not None else False

@@ -276,7 +276,7 @@ def understand_report(
 
 @understand_app.command("train")
 def understand_train(signal: str = typer.Argument(..., help="safety | coder | audience | grow | next_step | move | "
-                                                             "outcome | theme"),
+                                                             "outcome | not_yet | theme"),
                      rules_only: bool = typer.Option(False, "--rules-only",
                                                      help="coder: re-measure and keep its rules, network as is"),
                      with_dev: bool = typer.Option(False, "--with-dev",

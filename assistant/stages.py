@@ -49,37 +49,6 @@ def is_commitment(message: str) -> bool:
     return bool(_COMMIT.search(message))
 
 
-# the person says they are not ready to decide or plan ("I need to sit with this", "I'll sleep on it")
-_NOT_YET = re.compile(r"\b(sit with (it|this|that)|sleep on (it|this)|(need|want|give myself|take) (some |a bit of |more )?"
-                      r"time to (think|process|decide|reflect|digest)|not ready to (decide|commit|plan|choose|say)|"
-                      r"think (it|this|that) (over|through)|let (it|this) (settle|sink in)|"
-                      r"don't (want|need) to decide|not (going|ready) to decide|no plan yet|don't have a plan|"
-                      r"(need|want|have|going|got) to think (about|on|over) (it|this|that)|let me think|"
-                      r"(i'll|i will|i'd like to) think (about|on) (it|this|that)|think about (it|this|that) (some )?more|"
-                      r"chew on (it|this|that)|mull (it|this|that) over|get back to you|not sure yet|"
-                      r"(rather|prefer) not (to )?decide|need (a few|some|a couple of) (days|weeks|time))\b", re.I)
-# ... unless they also name something they will do ("and then I'll talk to her on Monday")
-_ACTION = re.compile(r"\b(i will|i'll|i am going to|i'm going to|i plan to)\s+(\w+\s+){0,3}?(talk|ask|tell|email|"
-                     r"meet|send|book|write|speak|schedule|call|start|stop|apply|propose|raise|message|draft|set up)\b",
-                     re.I)
-
-
-def wants_time(message: str) -> bool:
-    """The person says they want time before deciding, and names nothing they will do: a coach does not
-    push them to a plan they do not have.
-
-    >>> wants_time("Honestly I need to sit with this for a week before I decide anything.")
-    True
-    >>> wants_time("I'll sleep on it and then I'll talk to my manager on Monday.")
-    False
-    >>> wants_time("Let me think about that one a bit before I say anything to him.")
-    True
-    >>> wants_time("I think about it every day.")
-    False
-    """
-    return bool(_NOT_YET.search(message)) and not _ACTION.search(message)
-
-
 @dataclass
 class GrowState:
     """Per-session coaching state, stored as JSON with the session."""

@@ -8,7 +8,9 @@ Signals (each with train / dev / blind files under ``evals/understanding/``, a h
 - ``audience``, ``grow``: who is speaking and which GROW aim a coachee message meets (``turn.py``);
 - ``next_step``: does a manager sentence propose a next step (``proposals.py``);
 - ``move``: is a manager sentence a dismissal, a leading question or an acknowledgement
-  (``manager_moves.py``).
+  (``manager_moves.py``);
+- ``outcome``: did a remembered plan happen (``outcome.py``); ``theme``: does a message come back to an earlier
+  goal or plan (``themes.py``); ``not_yet``: does a coachee want time before deciding (``turn.py``).
 
 All signals read the same local MiniLM sentence embedding (``encoder.py``); heads are plain JSON
 (``heads.py``), trained by ``coach understand train SIGNAL`` (``train.py``) and reported by

@@ -15,7 +15,7 @@ from ..config import ROOT
 from .data import SAFETY_DIR, SAFETY_KINDS, Conversation, SafetyRow, read_rows
 from .safety import SafetyScreen
 
-TURN_SIGNALS = ("audience", "grow", "next_step", "move", "outcome")  # heads read by understanding.turn
+TURN_SIGNALS = ("audience", "grow", "next_step", "move", "outcome", "not_yet")  # heads read by understanding.turn
 SIGNALS = ("safety", "coder", *TURN_SIGNALS, "theme")
 SPLITS = ("train", "dev", "blind")
 # the safety signal has a second blind split, written after the first had been read eleven times; `longform`

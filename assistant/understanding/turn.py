@@ -31,9 +31,11 @@ LABELS = {"audience": ("manager", "high-performer"),
           "grow": ("goal", "reality", "options", "commitment", "other"),
           "next_step": ("proposal", "other"),
           "move": ("dismissive", "leading_question", "acknowledgement", "other"),
-          "outcome": ("done", "partly", "not_done")}
+          "outcome": ("done", "partly", "not_done"),
+          "not_yet": ("not_yet", "other")}
 # the share of dev readings that may be wrong among those the head is confident about
-PRECISION_TARGET = {"audience": 0.95, "grow": 0.85, "next_step": 0.9, "move": 0.85, "outcome": 0.9}
+PRECISION_TARGET = {"audience": 0.95, "grow": 0.85, "next_step": 0.9, "move": 0.85, "outcome": 0.9,
+                    "not_yet": 0.9}
 
 
 def signal_rows(signal: str, split: str) -> list[LabelRow]:
@@ -86,6 +88,10 @@ class TurnSignals:
     def grow(self, vector: np.ndarray, text: str | None = None) -> Reading:
         # with the text, as it is trained and reported: a retrained head may carry an n-gram router
         return self._read("grow", vector, text)
+
+    def not_yet(self, vector: np.ndarray, text: str) -> Reading:
+        """Does the person say they want time before deciding, naming nothing they will do?"""
+        return self._read("not_yet", vector, text)
 
 
 def _threshold(p: np.ndarray, correct: np.ndarray, target: float) -> float:
