@@ -28,6 +28,8 @@ from .guard import check_reply, clean_reply, reflection_problems, reply_grammar
 from .llm import backend_failure, get_chat_model, token_counter
 from .mirror import mirror
 from .moves import (
+    BANK_FLOOR,
+    GENERAL_TOPICS,
     MOVES_CACHE,
     QUESTION_FLOOR,
     REFLECT,
@@ -425,10 +427,22 @@ class Coach:
         # bank questions: for this audience only once it is known (both-audience ones until then), never one
         # that takes for granted what the person has not said
         audience = state.audience
-        return [q for q in self.index.search(text, k=pool * 3, kind="question", stage=stage)
-                if q.text not in state.asked and (q.audience == "both" or q.audience == audience)
-                and not presupposes_unsaid(q.text, read.get("said", text))
-                and not audience_mismatch(q.text, read["audience"])]
+        found = [q for q in self.index.search(text, k=pool * 3, kind="question", stage=stage)
+                 if q.text not in state.asked and (q.audience == "both" or q.audience == audience)
+                 and not presupposes_unsaid(q.text, read.get("said", text))
+                 and not audience_mismatch(q.text, read["audience"])]
+        return self._topical(found, read["vector"])
+
+    def _topical(self, questions: list[Hit], vector: Any) -> list[Hit]:
+        """Bank questions that fit this message: a general one always, a topic one only when it is close in
+        meaning to the message (``BANK_FLOOR``); retrieval alone offered the same topic questions to many
+        messages they did not fit. When none is left, the general ones of the stage."""
+        if not questions:
+            return questions
+        sims = self.moves.question_vectors([q.text for q in questions]) @ vector
+        kept = [q for q, s in zip(questions, sims, strict=True)
+                if set(q.topics) <= GENERAL_TOPICS or float(s) >= BANK_FLOOR]
+        return kept or [q for q in questions if set(q.topics) <= GENERAL_TOPICS] or questions
 
     def _hold_role(self, state: GrowState, text: str) -> tuple[str, dict[str, Any]]:
         pages = self.index.search(text, k=2)

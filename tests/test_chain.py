@@ -295,3 +295,22 @@ def test_a_plain_reflection_says_what_the_message_does_only_when_the_grow_signal
         unsure = coach._reflection(GrowState(), text, {**read, "aim_p": 0.55})
         sure = coach._reflection(GrowState(), text, {**read, "aim_p": 0.9})
         assert unsure not in aims[aim] and sure in aims[aim], (aim, unsure, sure)
+
+
+def test_a_topic_question_is_offered_only_to_a_message_on_its_topic(settings: Settings) -> None:
+    """Retrieval always returns some bank questions; one tied to a topic (retention, stepping in) must also be
+    close in meaning to the message, else a general question of the stage is asked (moves.BANK_FLOOR)."""
+    from assistant.moves import GENERAL_TOPICS
+    from assistant.understanding.encoder import embed
+
+    coach = _coach(settings)
+    bank = coach.index.search("keep choosing your team", k=200, kind="question", stage="goal")
+    retention = next(q for q in bank if "keep choosing your team" in q.text)
+    general = [q for q in bank if set(q.topics) <= GENERAL_TOPICS]
+    assert not set(retention.topics) <= GENERAL_TOPICS and general
+    off_topic = embed(["One of my engineers keeps rewriting other people's code without asking."])[0]
+    on_topic = embed(["I'm worried my best engineer will leave us for a competitor."])[0]
+    assert retention not in coach._topical([retention, *general], off_topic)
+    assert coach._topical([retention, *general], off_topic) == general
+    assert retention in coach._topical([retention, *general], on_topic)
+    assert coach._topical([retention], off_topic) == [retention]  # nothing else to ask: better than no question
