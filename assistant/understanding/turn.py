@@ -1,4 +1,6 @@
-"""Two signals about a coachee's message: who is speaking (``audience``) and which GROW aim it meets (``grow``).
+"""Signals about a coachee's message: who is speaking (``audience``), which GROW aim it meets (``grow``) and
+whether they want time before deciding (``not_yet``); the rehearsal's ``next_step`` and ``move`` and the
+follow-up's ``outcome`` use the same heads.
 
 >>> reader = TurnSignals()                                          # doctest: +SKIP
 >>> reader.audience(vector).label                                   # doctest: +SKIP
