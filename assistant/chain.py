@@ -236,7 +236,8 @@ class Coach:
         goals = self.memory.items(user_id, "goal")[:1] if self.memory and not said else []
         # and once a session, a later message close in meaning to an earlier goal or plan brings it back
         themes = (self.memory, user_id) if self.memory and said and not state.theme_linked else None
-        reply, meta = self._coach(sid, state, text, [g.text for g in goals] + said, themes=themes)
+        reply, meta = self._coach(sid, state, text, [g.text for g in goals] + said, themes=themes,
+                                  opening=said[0] if said else None)
         if not state.goal_noted and state.stage != "goal" and meta.get("route") == "coach":
             state.goal_noted = True  # the message that met the goal stage's aim, remembered in the person's words
             meta["remember"] = [("goal", excerpt(text, "goal"))]
@@ -245,12 +246,12 @@ class Coach:
         return reply, meta
 
     def _coach(self, sid: str, state: GrowState, text: str, earlier: list[str],
-               themes: tuple[Memory, str] | None = None) -> tuple[str, dict[str, Any]]:
+               themes: tuple[Memory, str] | None = None, opening: str | None = None) -> tuple[str, dict[str, Any]]:
         """One coaching reply; ``earlier`` is what the person said before, oldest first; ``themes`` the memory
-        and person whose earlier goals and plans may be brought back."""
+        and person whose earlier goals and plans may be brought back; ``opening`` the session's first message."""
         if is_injection(text):
             return self._hold_role(state, text)
-        read = self._understand(state, text, earlier[-1] if earlier else None)
+        read = self._understand(state, text, earlier[-1] if earlier else None, opening)
         read["said"] = " ".join([*earlier, text])
         stage = state.update(text, read["aim"])
         if state.low_effort_streak:
@@ -283,10 +284,14 @@ class Coach:
         return reply, meta
 
     # -- understanding the message: audience, GROW aim, situation ------------------------------------
-    def _understand(self, state: GrowState, text: str, previous: str | None = None) -> dict[str, Any]:
-        """One embedding of the message; the audience and GROW-aim signals and the closest situation."""
+    def _understand(self, state: GrowState, text: str, previous: str | None = None,
+                    opening: str | None = None) -> dict[str, Any]:
+        """One embedding of the message; the audience and GROW-aim signals and the closest situation.
+        ``opening`` (the session's first message, which usually says what the situation is) is read too, so a
+        later message that only says how it feels keeps the session's situation."""
         vector = embed([text])[0]
         before = embed([previous])[0] if previous else None
+        opened = embed([opening])[0] if opening else None
         aim = self.signals.grow(vector, text)
         audience = state.audience
         if audience is None:  # sticky once the signal is confident; until then a guess for this turn
@@ -295,8 +300,8 @@ class Coach:
         match = self.moves.match(vector, audience)
         if match and match.confident and state.audience is None and match.situation.audience != "both":
             state.audience = match.situation.audience
-        return {"vector": vector, "previous": before, "aim": aim.label, "aim_p": aim.p, "match": match,
-                "audience": audience}
+        return {"vector": vector, "previous": before, "opening": opened, "aim": aim.label, "aim_p": aim.p,
+                "match": match, "audience": audience}
 
     def _followup(self, state: GrowState, text: str, user_id: str, first: bool,
                   greeting: bool) -> tuple[str, dict[str, Any]] | None:
@@ -347,9 +352,11 @@ class Coach:
         fitting = [c["question"] for c in self.angles.get("closing_by_plan", [])
                    if re.search(c["when"], text, re.I) and c["question"] not in state.asked]
         unused = fitting + [q for q in self.angles["closing_questions"] if q not in state.asked]
-        question = moves[0][0].text if moves else (unused or self.angles["closing_questions"])[0]
+        # a question that fits what the plan holds comes first: blind readers scored it 1.55 on average (38
+        # replies, blind5-blind8), a library way-forward question in a conversation 0.92 (13), a stock one ~1
+        question = fitting[0] if fitting else moves[0][0].text if moves else (unused or self.angles["closing_questions"])[0]
         state.asked.append(question)
-        cites = [moves[0][0].situation.citation()] if moves else []
+        cites = [moves[0][0].situation.citation()] if moves and not fitting else []
         return f"{self.angles['reflections']['closing']} {question}", {
             "stage": "way_forward", "citations": cites, "route": "closing", **self._signals_meta(read),
             "remember": [("plan", excerpt(text, "plan"))]}
@@ -409,7 +416,9 @@ class Coach:
         previous_weight = 0.35 if read.get("previous") is not None else 0.0
         if previous_weight:
             context.append((read["previous"], previous_weight))
-        ranked = self.moves.rank(context, stage, read["audience"], set(state.asked))
+        # the situation is the one closest to this message or to the session's opening message
+        about = [read["opening"]] if read.get("opening") is not None else []
+        ranked = self.moves.rank(context, stage, read["audience"], set(state.asked), situation_from=about)
         # never a question that takes for granted what the person has not said, or speaks to the other audience
         ranked = [(m, v) for m, v in ranked if not presupposes_unsaid(m.text, read["said"])
                   and not audience_mismatch(m.text, read["audience"])]

@@ -134,9 +134,10 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
         start = subject.left_edge.i
         if not _agrees(subject, root):
             return None
-    elif words[0].i == root.i and (root.tag_ == "VBD" or root.tag_ in ("VBN", "VB") and any(
-            c.dep_ == "dobj" for c in root.children)):  # "Got told in my review...", "Lost my spark."
-        # (a bare participle only with an object: "Passed over for the role again" is passive)
+    elif words[0].i == root.i and root.tag_ in ("VBD", "VBN", "VB") and any(
+            c.dep_ in ("dobj", "xcomp", "acomp", "ccomp", "attr") for c in root.children):
+        # "Got told in my review...", "Lost my spark.": a subjectless fragment only with an object or a
+        # complement; "passed over again" (no object) is usually passive, and "you passed over" misreads it
         start, prefix = root.i, ["you"]
     elif words[0].lower_ == "been" and root.tag_ == "VBG":  # "been doing the same projects for 2 years"
         start, prefix = words[0].i, ["you've"]

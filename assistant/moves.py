@@ -263,11 +263,17 @@ class MoveLibrary:
         return Match(s, v, v >= CONFIDENT)
 
     def rank(self, vectors: list[tuple[np.ndarray, float]], stage: str, audience: str | None,
-             exclude: set[str] = frozenset(), situations: int = 4, prior: bool = True) -> list[tuple[Move, float]]:
+             exclude: set[str] = frozenset(), situations: int = 4, prior: bool = True,
+             situation_from: list[np.ndarray] = ()) -> list[tuple[Move, float]]:
         """Library moves of one stage (or "reflection") for this audience, from the ``situations`` closest
         situations, ranked by the move's cosine with the given vectors (the message, and with less weight
-        the previous one) plus its situation's closeness to the message."""
-        near = dict((s.id, v) for s, v in self.scores(vectors[0][0], audience)[:situations])
+        the previous one) plus its situation's closeness to the message. ``situation_from``: more messages
+        (the session's opening) whose closest situations count too; a situation's closeness is its best."""
+        close: dict[str, float] = {}
+        for vec in [vectors[0][0], *situation_from]:
+            for s, v in self.scores(vec, audience)[:situations]:
+                close[s.id] = max(v, close.get(s.id, -1.0))
+        near = dict(sorted(close.items(), key=lambda p: -p[1])[:situations])
         keep = [i for i, m in enumerate(self.moves) if m.stage == stage and m.text not in exclude
                 and m.situation.id in near]
         if not keep:

@@ -179,18 +179,31 @@ def test_way_forward_ends_with_the_coachees_own_plan(settings: Settings) -> None
 ])
 def test_the_closing_question_fits_what_the_plan_holds(settings: Settings, plan: str, fits: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """When no library question fits the situation, a plan with a time is asked about the time until then
-    and a plan to talk to someone about that conversation, not the one stock line every plan used to get."""
+    """A plan with a time is asked about the time until then and a plan to talk to someone about that
+    conversation, not the one stock line every plan used to get, and before a library question of the
+    situation (blind readers scored these 1.55 on average, library way-forward questions 0.92)."""
     coach = _coach(settings)
-    monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [])
+    library = next(m for m in coach.moves.moves if m.stage == "way_forward")
+    monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [(library, 2.0)])
     monkeypatch.setattr(coach, "_signals_meta", lambda read: {})
     state = GrowState(stage="way_forward")
     sid = coach.store.create_session(mode="coach", backend="fake", model="fake")
     reply, meta = coach._close(sid, state, plan, {})
     assert meta["route"] == "closing" and fits in reply and reply.endswith("?"), reply
-    assert state.asked[-1] in reply
+    assert state.asked[-1] in reply and library.text not in reply
     again, _ = coach._close(sid, state, plan, {})  # asked once: the next plan gets another question
     assert again != reply
+
+
+def test_a_plan_that_no_fitting_question_matches_gets_the_library_question(settings: Settings,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    coach = _coach(settings)
+    library = next(m for m in coach.moves.moves if m.stage == "way_forward")
+    monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [(library, 2.0)])
+    monkeypatch.setattr(coach, "_signals_meta", lambda read: {})
+    sid = coach.store.create_session(mode="coach", backend="fake", model="fake")
+    reply, meta = coach._close(sid, GrowState(stage="way_forward"), "I will keep a list of what I ship", {})
+    assert reply.endswith(library.text) and meta["citations"] == [library.situation.citation()]
 
 
 def test_someone_who_wants_time_is_not_pushed_to_a_plan(settings: Settings) -> None:

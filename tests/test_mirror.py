@@ -46,6 +46,7 @@ def test_the_main_clause_in_the_second_person(text: str, want: str) -> None:
     "I'm dreading this less because of him and more because of what it says about me.",  # half of a pair
     "I'm more annoyed than hurt.",
     "I'm sure my skip-level will be thrilled.",       # likely ironic
+    "passed over again.",                              # no subject and no object: passive, "you passed over" misreads it
     "Oh good, another reorg. I'm delighted.",
 ])
 def test_nothing_when_it_cannot_be_built_cleanly(text: str) -> None:

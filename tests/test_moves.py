@@ -115,3 +115,19 @@ def test_a_question_about_the_people_who_promoted_you_needs_a_promotion(said: st
 
     question = "What evidence did the people who promoted you see that you might be discounting?"
     assert presupposes_unsaid(question, said) is not offered
+
+
+def test_a_later_message_keeps_the_situation_of_the_sessions_opening() -> None:
+    """A later message that only says how it feels ("I just sat there") is ranked among the situations
+    closest to it *or* to the session's opening message, so the opening's situation stays in reach."""
+    from assistant.moves import MoveLibrary
+    from assistant.understanding.encoder import embed
+
+    lib = MoveLibrary.load()
+    opening, later = embed(["My peer keeps presenting our joint work in reviews as if it were only his.",
+                            "I was more annoyed at myself all afternoon than at anyone else."])
+    top = lib.scores(opening, "high-performer")[0][0].id
+    alone = {m.situation.id for m, _ in lib.rank([(later, 1.0)], "reality", "high-performer")}
+    kept = {m.situation.id for m, _ in lib.rank([(later, 1.0)], "reality", "high-performer", situation_from=[opening])}
+    assert top not in alone and top in kept
+    assert len(kept) <= 4  # still the four closest situations, not more
