@@ -43,7 +43,7 @@ from .moves import (
 )
 from .people import followup
 from .people.memory import Memory, excerpt
-from .prompts import load_data, load_prompt
+from .prompts import load_angles, load_prompt
 from .quality import audience_mismatch
 from .retrieval import HandbookIndex, Hit
 from .stages import AIMS, GrowState, is_commitment
@@ -113,7 +113,7 @@ class Coach:
         self._index = index
         self.safety = safety or SafetyScreen()
         self.template = load_prompt("coach")
-        self.angles = load_data("angles")
+        self.angles = load_angles()
         self.signals = TurnSignals()
         # memory across sessions (people.memory); off for eval and blind-set runs, whose sessions are not a person's
         self.memory = Memory(self.store) if remember else None
@@ -264,6 +264,10 @@ class Coach:
         committed = read["aim"] == "commitment" and read["aim_p"] >= 0.5 if read["aim"] is not None else False
         if stage == "way_forward" and (committed or is_commitment(text)) and not state.action_plan:
             return self._close(sid, state, text, read)
+        # the way forward before any step is named: a question that invites one and assumes none
+        if (stage == "way_forward" and not state.action_plan and read["aim"] not in ("options", "commitment")
+                and any(q not in state.asked for q in self.angles["before_plan"])):
+            return self._before_plan(state, text, read)
         linked = (followup.earlier_theme(themes[0], themes[1], sid, read["vector"])
                   if themes and stage in ("reality", "options") else None)
         if linked:  # the person's own earlier words, quoted, and how this connects with them
@@ -341,6 +345,19 @@ class Coach:
         reply = f"{reflection} {question}"
         meta = self._grounding(reply, stage, self.index.search(text, k=2), [], [])
         meta["route"] = "not_yet"
+        return reply, meta
+
+    def _before_plan(self, state: GrowState, text: str, read: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The way-forward stage while the person is still making sense of things (no step or option named):
+        a reflection, and the unused inviting question closest in meaning to what they said."""
+        reflection = self._reflection(state, text, read)
+        unused = [q for q in self.angles["before_plan"] if q not in state.asked]
+        sims = self.moves.question_vectors(unused) @ read["vector"]
+        question = unused[max(range(len(unused)), key=lambda i: float(sims[i]))]
+        state.asked.append(question)
+        reply = f"{reflection} {question}"
+        meta = self._grounding(reply, "way_forward", self.index.search(text, k=2), [], [])
+        meta.update({"route": "before_plan", **self._signals_meta(read)})
         return reply, meta
 
     def _close(self, sid: str, state: GrowState, text: str, read: dict[str, Any]) -> tuple[str, dict[str, Any]]:

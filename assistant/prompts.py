@@ -89,3 +89,30 @@ def load_prompt(name: str, folder: Path = PROMPTS_DIR) -> PromptTemplate:
 def load_data(name: str, folder: Path = PROMPTS_DIR) -> dict:
     """A plain YAML data file from ``prompts/`` (referrals, angles, injection patterns)."""
     return read_mapping(folder / f"{name}.yaml")
+
+
+_ANGLE_LISTS = ("low_effort", "before_plan", "closing_questions")
+
+
+def load_angles(folder: Path = PROMPTS_DIR) -> dict:
+    """``prompts/angles.yaml``, checked: every question list the chain reads is a non-empty list of single
+    open questions, and every ``closing_by_plan`` entry has a valid pattern and a question."""
+    path = folder / "angles.yaml"
+    data = load_data("angles", folder)
+    lists = {key: data.get(key) for key in _ANGLE_LISTS}
+    lists["not_yet.questions"] = (data.get("not_yet") or {}).get("questions")
+    lists.update({f"stage_questions.{k}": v for k, v in (data.get("stage_questions") or {}).items()})
+    for key, items in lists.items():
+        if not isinstance(items, list) or not items:
+            raise DataError(f"{path}: field {key}: must be a non-empty list of questions")
+        for i, q in enumerate(items):
+            if not isinstance(q, str) or not q.endswith("?") or q.count("?") != 1:
+                raise DataError(f"{path}: field {key}.{i}: must be one question ending with '?'")
+    for i, entry in enumerate(data.get("closing_by_plan") or []):
+        try:
+            re.compile(entry["when"])
+        except (KeyError, TypeError, re.error) as exc:
+            raise DataError(f"{path}: field closing_by_plan.{i}.when: {exc}") from None
+        if not str(entry.get("question", "")).endswith("?"):
+            raise DataError(f"{path}: field closing_by_plan.{i}.question: must be one question ending with '?'")
+    return data

@@ -4,6 +4,7 @@ closing, context budget. Fake model, real index, real SQLite store."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -225,6 +226,42 @@ def test_someone_who_wants_time_is_not_pushed_to_a_plan(settings: Settings) -> N
     assert out["reply"].endswith(waiting[1])  # never the same question twice
     out = coach.turn("OK I've slept on it: I'll talk to my manager on Friday and ask about the staff track.", sid)
     assert coach.store.turns(sid)[-1].meta.get("route") != "not_yet" and out["action_plan"]
+
+
+def test_the_way_forward_before_any_step_invites_one_and_assumes_none(settings: Settings,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reached by turns while the person is still making sense of things, the way-forward stage asks a
+    question that invites a step ("What would you like to do with what you have just noticed?"), not one
+    that assumes a plan; a step named later is still recorded as the plan."""
+    from assistant.prompts import load_angles
+
+    inviting = load_angles()["before_plan"]
+    coach = _coach(settings)
+    sid = coach.store.create_session(mode="coach", backend="fake", model="fake")
+    state = GrowState(stage="way_forward", turns_in_stage=1)
+    coach.store.save_state(sid, state.to_dict())
+    monkeypatch.setattr(coach.signals, "grow", lambda vector, text: type("A", (), {"label": "reality", "p": 0.9})())
+    first = coach.turn("Huh. I never noticed that the trust is exactly why the work feels so easy now.", sid)
+    assert coach.store.turns(sid)[-1].meta["route"] == "before_plan"
+    assert first["reply"].split(". ")[-1] in inviting and first["action_plan"] is None
+    second = coach.turn("Maybe it was never about the title, more about being stretched.", sid)
+    assert second["reply"].split(". ")[-1] in inviting and second["reply"] != first["reply"]
+    monkeypatch.setattr(coach.signals, "grow", lambda vector, text: type("A", (), {"label": "commitment", "p": 0.9})())
+    third = coach.turn("I'll ask my manager on Monday for the platform redesign.", sid)
+    assert third["action_plan"] and coach.store.turns(sid)[-1].meta["route"] == "closing"
+
+
+def test_a_question_list_in_angles_that_is_not_questions_is_an_error_naming_the_field(tmp_path: Path) -> None:
+    import yaml
+
+    from assistant.errors import DataError
+    from assistant.prompts import PROMPTS_DIR, load_angles
+
+    data = yaml.safe_load((PROMPTS_DIR / "angles.yaml").read_text(encoding="utf-8"))
+    data["before_plan"][2] = "Tell me what you will do."
+    (tmp_path / "angles.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(DataError, match=r"angles.yaml: field before_plan.2: must be one question"):
+        load_angles(tmp_path)
 
 
 # 9. context budget ----------------------------------------------------------------------------------
