@@ -533,8 +533,9 @@ def test_forget_me_needs_the_confirmation_word_and_reports_what_went(store: Tran
     sid = store.create_session(mode="coach", backend="fake", model="fake", user_id="ana")
     store.add_turn(sid, "user", "I feel stuck")
     ana = Identity("ana", "member")
-    assert forget_me(store, ana, "yes please", tmp_path).startswith("Nothing was deleted")
+    done, said = forget_me(store, ana, "yes please", tmp_path)
+    assert not done and said.startswith("Nothing was deleted")
     assert counts(store, "ana")["turns"] == 1
-    said = forget_me(store, ana, " Delete ", tmp_path)
-    assert "1 sessions" in said and "1 turns" in said and "account is deleted" in said, said
+    done, said = forget_me(store, ana, " Delete ", tmp_path)
+    assert done and "1 sessions" in said and "1 turns" in said and "account is deleted" in said, said
     assert counts(store, "ana", tmp_path) == dict.fromkeys(counts(store, "ana", tmp_path), 0)

@@ -48,15 +48,15 @@ def memory_choices(memory: Memory, user_id: str) -> list[tuple[str, str]]:
     return [(f"{i.id} · {i.kind} · {i.text[:60]}", str(i.id)) for i in memory.items(user_id)]
 
 
-def forget_me(store: TranscriptStore, who: Identity, confirm: str, files_root: Any) -> str:
-    """The person's own "delete everything about me": only when they typed the confirmation word; the status
-    line says what was deleted (the same counts as ``coach forget``)."""
+def forget_me(store: TranscriptStore, who: Identity, confirm: str, files_root: Any) -> tuple[bool, str]:
+    """The person's own "delete everything about me": only when they typed the confirmation word. Returns
+    whether anything was deleted and the status line that says what (the same counts as ``coach forget``)."""
     if (confirm or "").strip().lower() != CONFIRM:
-        return f"Nothing was deleted. To delete everything about you, type **{CONFIRM}** in the box first."
+        return False, f"Nothing was deleted. To delete everything about you, type **{CONFIRM}** in the box first."
     deleted = forget(store, str(who.user_id), files_root=files_root)
     parts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in deleted.items() if n)
     gone = "Your account is deleted too: you are signed out ([close](/logout))." if deleted["users"] else ""
-    return f"Deleted everything stored about you: {parts or 'there was nothing stored'}. {gone}".strip()
+    return True, f"Deleted everything stored about you: {parts or 'there was nothing stored'}. {gone}".strip()
 
 
 def build_people_tab(store: TranscriptStore, gate: Gate, open_coach: Callable[[Identity, str], tuple[Any, ...]],
@@ -156,8 +156,8 @@ def build_people_tab(store: TranscriptStore, gate: Gate, open_coach: Callable[[I
         raise ValueError("cleared needs one value per Coach and Rehearse output")
 
     def on_forget(who: Identity, word: str) -> tuple[Any, ...]:
-        msg = forget_me(store, who, word, files_root)
-        if not msg.startswith("Deleted"):
+        done, msg = forget_me(store, who, word, files_root)
+        if not done:
             return (gr.update(),) * (3 + len(cleared)) + (gr.update(), gr.update(), msg)
         # the open Coach and Rehearse tabs pointed at sessions that are gone: start them afresh
         return (gr.Dropdown(choices=[], value=None), None, gr.Dropdown(choices=[], value=None), *cleared, "",
