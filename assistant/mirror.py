@@ -53,6 +53,8 @@ _GLOWING = {"thrilled", "delighted", "ecstatic", "fantastic", "wonderful", "bril
 _IRONY = re.compile(r"\b(i'?m sure|i am sure|yeah right|oh great|oh good|just great|another|again|of course|"
                     r"obviously|totally|ugh|sure thing|can'?t wait)\b|/s\b|🙄|😒", re.I)
 _THIRD_SINGULAR = {"he", "she", "it", "this", "that"}
+_SEEMING = {"feel", "seem", "look", "sound"}  # verbs whose "like ..." clause is what they say
+_CONDITION = {"once", "if", "unless", "until", "provided"}  # a clause that says when the rest holds
 
 
 @functools.lru_cache(maxsize=1)
@@ -150,18 +152,23 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
     if any(t.dep_ not in _LEAD and t.i not in dropped for t in words if t.i < start):
         return None
     end = sent.end
+    kept_advcl = {c.i for c in root.children if c.dep_ == "advcl" and _completes(root, c)}
     for c in root.children:  # the main clause ends where a coordinated or subordinate clause begins
-        if c.i > root.i and c.dep_ in _CUT and (c.dep_ != "advcl" or any(d.pos_ in ("VERB", "AUX") for d in c.subtree)):
+        if c.i > root.i and c.dep_ in _CUT and c.i not in kept_advcl and (
+                c.dep_ != "advcl" or any(d.pos_ in ("VERB", "AUX") for d in c.subtree)):
+            if c.dep_ == "advcl" and any(d.dep_ == "mark" and d.lower_ in _CONDITION for d in c.children):
+                return None  # "I'm good once it's in front of me": without its condition it says the opposite
             end = min(end, c.left_edge.i)
     for t in words:
-        if t.i <= root.i or t.i >= end:
+        if t.i <= root.i or t.i >= end or t.head.i in kept_advcl or t.i in kept_advcl:
             continue
         finite_after = any(u.tag_ in ("VBZ", "VBP", "VBD", "MD") for u in words if u.i > t.i)
         if t.text in ",;:—–(" or t.dep_ == "cc" and finite_after or t.dep_ == "mark" and t.head.dep_ == "advcl":
             end = t.i
             break
     tokens = [t for t in words if start <= t.i < end]
-    while tokens and (tokens[-1].is_punct or tokens[-1].pos_ in _DANGLING or tokens[-1].dep_ in ("cc", "mark")):
+    while tokens and (tokens[-1].is_punct or tokens[-1].pos_ in _DANGLING and tokens[-1].dep_ != "prt"
+                      or tokens[-1].dep_ in ("cc", "mark")):  # a particle ends a phrasal verb ("let him down")
         tokens.pop()
     if not tokens or root not in tokens:
         return None
@@ -210,6 +217,13 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
     if re.search(r"\b(I|me|my|mine|myself)\b", sentence):
         return None
     return sentence, tokens
+
+
+def _completes(root: Any, clause: Any) -> bool:
+    """A "like" or "as if" clause is what a verb of feeling or seeming says ("I feel like I let him down"):
+    cut, the reflection would be "you honestly feel."."""
+    return root.lemma_ in _SEEMING and any(d.dep_ == "mark" and d.lower_ in ("like", "as", "if")
+                                           for d in clause.children)
 
 
 def _opens_pair(token: Any, rest: list[str]) -> bool:

@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
     ("I'm dreading it less because of the work and more because of the boss.",
      "It sounds like you're dreading it less because of the work and more because of the boss."),
     ("I want not only the title but the budget.", "It sounds like you want not only the title but the budget."),
+    # what a verb of feeling says is kept with it, and a phrasal verb keeps its particle
+    ("I have to tell him tomorrow and I honestly feel like I let him down.",
+     "It sounds like you honestly feel like you let him down."),
+    ("My manager keeps putting me off.", "It sounds like your manager keeps putting you off."),
 ])
 def test_the_main_clause_in_the_second_person(text: str, want: str) -> None:
     assert mirror(text) == want
@@ -46,6 +50,7 @@ def test_the_main_clause_in_the_second_person(text: str, want: str) -> None:
     "I'm dreading this less because of him and more because of what it says about me.",  # half of a pair
     "I'm more annoyed than hurt.",
     "I'm sure my skip-level will be thrilled.",       # likely ironic
+    "I'm good once it's in front of me.",              # without its condition it says the opposite
     "passed over again.",                              # no subject and no object: passive, "you passed over" misreads it
     "Oh good, another reorg. I'm delighted.",
 ])
