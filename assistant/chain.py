@@ -13,6 +13,7 @@ command lines.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from .config import Settings
 from .errors import CoachError, InputError, NotFoundError, check_text
 from .guard import check_reply, clean_reply, reflection_problems, reply_grammar
+from .knowledge import load_questions
 from .llm import backend_failure, get_chat_model, token_counter
 from .mirror import mirror
 from .moves import (
@@ -130,6 +132,11 @@ class Coach:
         if self._model is None:
             self._model = get_chat_model(self.settings)
         return self._model
+
+    @functools.cached_property
+    def opening_questions(self) -> frozenset[str]:
+        """Bank questions asked only as a session's first question (``opening: true``)."""
+        return frozenset(q.text for q in load_questions(self.settings.knowledge_dir) if q.opening)
 
     @property
     def index(self) -> HandbookIndex:
@@ -453,8 +460,10 @@ class Coach:
         # bank questions: for this audience only once it is known (both-audience ones until then), never one
         # that takes for granted what the person has not said
         audience = state.audience
+        later = state.coachee_turns > 1  # a question about what brought them here only opens a session
         found = [q for q in self.index.search(text, k=pool * 3, kind="question", stage=stage)
                  if q.text not in state.asked and (q.audience == "both" or q.audience == audience)
+                 and not (later and q.text in self.opening_questions)
                  and not presupposes_unsaid(q.text, read.get("said", text))
                  and not audience_mismatch(q.text, read["audience"])]
         return self._topical(found, read["vector"])

@@ -55,6 +55,9 @@ class Question(BaseModel):
     stage: Stage
     topics: list[Topic] = Field(min_length=1)
     audience: Audience
+    # a question that asks what brought the person here ("What is happening right now that made you want to
+    # talk about this?"): asked only as a session's first question; later, the person has already said
+    opening: bool = False
 
     @field_validator("text")
     @classmethod

@@ -364,3 +364,23 @@ def test_a_topic_question_is_offered_only_to_a_message_on_its_topic(settings: Se
     assert coach._topical([retention, *general], off_topic) == general
     assert retention in coach._topical([retention, *general], on_topic)
     assert coach._topical([retention], off_topic) == [retention]  # nothing else to ask: better than no question
+
+
+def test_a_question_about_what_brought_them_here_only_opens_a_session(settings: Settings,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readers scored "What is happening right now that made you want to talk about this?" as not listening
+    when it came after the person had explained: bank questions marked ``opening`` are first-turn only."""
+    from assistant.retrieval import Hit
+
+    coach = _coach(settings)
+    opening = sorted(coach.opening_questions)
+    assert "What is happening right now that made you want to talk about this?" in opening
+    other = "What have you already tried?"
+    hits = [Hit("knowledge/question_bank.yaml", "Question bank", ["coaching"], q, 0.9, kind="question",
+                stage="reality") for q in [*opening, other]]
+    monkeypatch.setattr(coach.index, "search", lambda *a, **k: hits)
+    monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [])
+    read = {"vector": coach.moves.question_vectors([other])[0], "audience": "manager", "said": "x"}
+    first = [h.text for h in coach._candidates("x", GrowState(stage="reality", coachee_turns=1), "reality", read, 4)]
+    later = [h.text for h in coach._candidates("x", GrowState(stage="reality", coachee_turns=3), "reality", read, 4)]
+    assert set(opening) <= set(first) and later == [other]
