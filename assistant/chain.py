@@ -71,6 +71,10 @@ _INJECTION = re.compile(
 # the GROW signal's probability above which a plain reflection may say what the message does: on the grow dev
 # split, commitment readings at 0.7 and over are right 34 of 35 times (0.907 over all), options 36 of 37
 PLAIN_AIM_SURE = 0.7
+# a closing question this close (MiniLM cosine) to one already asked in the session is not asked: the pair
+# "What might get in the way, and how will you handle it?" / "What could get in the way between now and then,
+# and what will you do if it does?" is 0.67 apart, and readers of blind9 noted it as asked twice
+NEAR_REPEAT = 0.65
 # how a reflection of the person's own clause opens, in turn. A reflective stem, never a bare clause: without
 # one, "So you need to make the case for promoting her." reads (to a person and to the coder) as advice
 MIRROR_LEADS = ("It sounds like", "You're saying", "What I'm hearing is that")
@@ -354,6 +358,16 @@ class Coach:
         meta["route"] = "not_yet"
         return reply, meta
 
+    def _unlike_asked(self, questions: list[str], state: GrowState) -> list[str]:
+        """The questions not asked yet in this session and not close in meaning to one that was (cosine
+        ``NEAR_REPEAT``): "What could get in the way between now and then…" after "What might get in the
+        way, and how will you handle it?" reads as the same question twice."""
+        fresh = [q for q in questions if q not in state.asked]
+        if not fresh or not state.asked:
+            return fresh
+        sims = self.moves.question_vectors(fresh) @ self.moves.question_vectors(state.asked).T
+        return [q for q, row in zip(fresh, sims, strict=True) if float(row.max()) < NEAR_REPEAT]
+
     def _before_plan(self, state: GrowState, text: str, read: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """The way-forward stage while the person is still making sense of things (no step or option named):
         a reflection, and the unused inviting question closest in meaning to what they said."""
@@ -373,9 +387,9 @@ class Coach:
         state.action_plan = text
         self.store.save_action_plan(sid, text)
         moves = self._library_questions(state, "way_forward", read)
-        fitting = [c["question"] for c in self.angles.get("closing_by_plan", [])
-                   if re.search(c["when"], text, re.I) and c["question"] not in state.asked]
-        unused = fitting + [q for q in self.angles["closing_questions"] if q not in state.asked]
+        fitting = self._unlike_asked([c["question"] for c in self.angles.get("closing_by_plan", [])
+                                      if re.search(c["when"], text, re.I)], state)
+        unused = fitting + self._unlike_asked(self.angles["closing_questions"], state)
         # a question that fits what the plan holds comes first: blind readers scored it 1.55 on average (38
         # replies, blind5-blind8), a library way-forward question in a conversation 0.92 (13), a stock one ~1
         question = fitting[0] if fitting else moves[0][0].text if moves else (unused or self.angles["closing_questions"])[0]

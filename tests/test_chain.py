@@ -384,3 +384,17 @@ def test_a_question_about_what_brought_them_here_only_opens_a_session(settings: 
     first = [h.text for h in coach._candidates("x", GrowState(stage="reality", coachee_turns=1), "reality", read, 4)]
     later = [h.text for h in coach._candidates("x", GrowState(stage="reality", coachee_turns=3), "reality", read, 4)]
     assert set(opening) <= set(first) and later == [other]
+
+
+def test_a_closing_question_close_in_meaning_to_one_already_asked_is_not_asked(settings: Settings,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    coach = _coach(settings)
+    monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [])
+    monkeypatch.setattr(coach, "_signals_meta", lambda read: {})
+    sid = coach.store.create_session(mode="coach", backend="fake", model="fake")
+    plan = "I'll book time with my manager on Thursday to ask about the architecture role"
+    fresh, _ = coach._close(sid, GrowState(stage="way_forward"), plan, {})
+    assert "between now and then" in fresh
+    state = GrowState(stage="way_forward", asked=["What might get in the way, and how will you handle it?"])
+    reply, _ = coach._close(sid, state, plan, {})
+    assert "get in the way" not in reply and reply.endswith("?"), reply
