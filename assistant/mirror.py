@@ -182,7 +182,11 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
         for c in t.children:
             if c.i not in kept and (c.dep_ not in _OPTIONAL or any(d.i in kept for d in c.subtree)):
                 return None
+    if any(t.dep_ == "punct" and t.is_alpha for t in words):
+        return None  # a word parsed as punctuation ("want her return to go well" with "well" as punct): a misparse
     last = tokens[-1]
+    if last.lemma_ in _SEEMING and any(c.i > last.i and c.i not in kept for c in last.children):
+        return None  # "you think you just feel." cut from "...feel like if it's not perfect..."
     if last.pos_ in ("VERB", "AUX", "ADJ") and any(
             c.i > last.i and c.i not in kept and c.dep_ in ("prep", "advmod", "npadvmod", "acl", "dep")
             for c in last.children):

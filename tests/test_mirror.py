@@ -51,6 +51,8 @@ def test_the_main_clause_in_the_second_person(text: str, want: str) -> None:
     "I'm more annoyed than hurt.",
     "I'm sure my skip-level will be thrilled.",       # likely ironic
     "I'm good once it's in front of me.",              # without its condition it says the opposite
+    "i think i just feel like if its not perfect someone will notice im not as good as they think",  # cut after "feel"
+    "I want her return to go well but I don't want to assume what she wants.",  # "well" misparsed as punctuation
     "passed over again.",                              # no subject and no object: passive, "you passed over" misreads it
     "Oh good, another reorg. I'm delighted.",
 ])
