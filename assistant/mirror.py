@@ -184,6 +184,10 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
                 return None
     if any(t.dep_ == "punct" and t.is_alpha for t in words):
         return None  # a word parsed as punctuation ("want her return to go well" with "well" as punct): a misparse
+    doc = sent.doc  # the next word may be in the next "sentence": the parser split "say | yes but..."
+    after = doc[tokens[-1].i + 1] if tokens[-1].i + 1 < len(doc) else None
+    if after is not None and after.is_alpha and after.dep_ in ("intj", "discourse", "dep"):
+        return None  # "you want to say." cut before a "yes" the parse hung on the next clause
     last = tokens[-1]
     if last.lemma_ in _SEEMING and any(c.i > last.i and c.i not in kept for c in last.children):
         return None  # "you think you just feel." cut from "...feel like if it's not perfect..."

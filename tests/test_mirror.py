@@ -32,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
     ("I have to tell him tomorrow and I honestly feel like I let him down.",
      "It sounds like you honestly feel like you let him down."),
     ("My manager keeps putting me off.", "It sounds like your manager keeps putting you off."),
+    # the parser split "say | yes but...": never "you want to say.", the worry instead
+    ("I want to say yes but I'm worried about the precedent and about releases.",
+     "It sounds like you're worried about the precedent and about releases."),
 ])
 def test_the_main_clause_in_the_second_person(text: str, want: str) -> None:
     assert mirror(text) == want
