@@ -221,6 +221,7 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
         out.append(word + t.whitespace_ if k < len(tokens) - 1 else word)
     sentence = " ".join(out[: len(prefix)] + ["".join(out[len(prefix):])]).strip()
     sentence = re.sub(r"\b(you|we|they) ('re|'ve|'ll|'d)\b", r"\1\2", sentence)
+    sentence = re.sub(r"\byou ?(ve|ll)\b", r"you'\1", sentence)  # "ive" written without its apostrophe
     sentence = re.sub(r"\byou'm\b", "you're", re.sub(r"\byou am\b", "you are", sentence))
     if re.search(r"\b(I|me|my|mine|myself)\b", sentence):
         return None

@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
     ("I have to tell him tomorrow and I honestly feel like I let him down.",
      "It sounds like you honestly feel like you let him down."),
     ("My manager keeps putting me off.", "It sounds like your manager keeps putting you off."),
+    ("honestly ive always assumed my manager knew what i wanted.",  # "ive" without its apostrophe
+     "It sounds like you've always assumed your manager knew what you wanted."),
     # the parser split "say | yes but...": never "you want to say.", the worry instead
     ("I want to say yes but I'm worried about the precedent and about releases.",
      "It sounds like you're worried about the precedent and about releases."),
