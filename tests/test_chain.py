@@ -338,13 +338,30 @@ def test_a_plain_reflection_says_what_the_message_does_only_when_the_grow_signal
     from assistant.understanding.encoder import embed
 
     coach = _coach(settings)
-    text = "No idea yet what to do about it."
     aims = plain_reflections()["aims"]
-    for aim in ("commitment", "options"):
+    for aim, text in (("commitment", "I'll ask her for twenty minutes on Thursday."),
+                      ("options", "No idea yet what to do about it.")):
         read = {"vector": embed([text])[0], "aim": aim, "audience": "high-performer"}
         unsure = coach._reflection(GrowState(), text, {**read, "aim_p": 0.55})
         sure = coach._reflection(GrowState(), text, {**read, "aim_p": 0.9})
         assert unsure not in aims[aim] and sure in aims[aim], (aim, unsure, sure)
+
+
+def test_no_plan_is_heard_in_a_message_that_names_no_step(settings: Settings) -> None:
+    """The GROW head alone read "...I don't know. When you asked what I'd miss, the first thing that came to
+    mind was my colleague Ines" as a commitment, and the coach answered "You have a plan in your own words."
+    A plan, and the plain "step in mind" reflection, also need the next-step head to read a step."""
+    from assistant.moves import plain_reflections
+    from assistant.stages import GrowState
+    from assistant.understanding.encoder import embed
+
+    coach = _coach(settings)
+    text = "...I don't know. What came to mind first was how much I would miss my colleague. That surprised me."
+    read = {"vector": embed([text])[0], "aim": "commitment", "aim_p": 0.95, "audience": "high-performer"}
+    assert coach._reflection(GrowState(), text, dict(read)) not in plain_reflections()["aims"]["commitment"]
+    assert not coach._names_step(dict(read), text)
+    plan = "I'll book an hour with her on Friday and ask what she wants next."
+    assert coach._names_step({**read, "vector": embed([plan])[0]}, plan)
 
 
 def test_a_topic_question_is_offered_only_to_a_message_on_its_topic(settings: Settings) -> None:
@@ -354,8 +371,8 @@ def test_a_topic_question_is_offered_only_to_a_message_on_its_topic(settings: Se
     from assistant.understanding.encoder import embed
 
     coach = _coach(settings)
-    bank = coach.index.search("keep choosing your team", k=200, kind="question", stage="goal")
-    retention = next(q for q in bank if "keep choosing your team" in q.text)
+    bank = coach.index.search("keeping your best person", k=200, kind="question", stage="goal")
+    retention = next(q for q in bank if "keeping your best person" in q.text)
     general = [q for q in bank if set(q.topics) <= GENERAL_TOPICS]
     assert not set(retention.topics) <= GENERAL_TOPICS and general
     off_topic = embed(["One of my engineers keeps rewriting other people's code without asking."])[0]

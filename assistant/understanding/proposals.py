@@ -30,8 +30,7 @@ def proposal_scores(sentences: list[str]) -> list[float]:
 
 
 def _p(reader: TurnSignals, vector: np.ndarray, sentence: str) -> float:
-    reading = reader._read("next_step", vector, sentence)
-    return reading.p if reading.best == "proposal" else 1.0 - reading.p
+    return reader.step_p(vector, sentence)
 
 
 def proposes_next_step(sentences: list[str]) -> list[bool]:

@@ -91,6 +91,11 @@ class TurnSignals:
         # with the text, as it is trained and reported: a retrained head may carry an n-gram router
         return self._read("grow", vector, text)
 
+    def step_p(self, vector: np.ndarray, text: str) -> float:
+        """The ``next_step`` head's probability that the message names a step to take (``proposals.py``)."""
+        reading = self._read("next_step", vector, text)
+        return reading.p if reading.best == "proposal" else 1.0 - reading.p
+
     def not_yet(self, vector: np.ndarray, text: str) -> Reading:
         """Does the person say they want time before deciding, naming nothing they will do?"""
         return self._read("not_yet", vector, text)
