@@ -40,6 +40,9 @@ _GOALS = re.compile(r"\b(goals?|priorit\w*|roadmap|aims?|objectives?|outcomes?|s
 _GENERIC_PRAISE = re.compile(r"\b(great job|good job|nice work|awesome|well done|doing great|rock ?star)\b",
                              re.I)
 _ASKING = ("open_question", "reflection")
+# recognition is about the employee: a sentence that does not speak to them ("Sorry, that was me jumping to
+# advice.", which the move head reads as an acknowledgement) is not evidence of acknowledging their work
+_TO_THEM = re.compile(r"\b(you|your|yours|you're|youre|you've|you'd|you'll|yourself)\b", re.I)
 
 
 @dataclass
@@ -108,7 +111,7 @@ def _reflected(said: list[Said], agreed: bool) -> Evidence:
 
 
 def _acknowledgements(said: list[Said]) -> tuple[list[Said], list[Said]]:
-    acks = [s for s in said if s.move == "acknowledgement"]
+    acks = [s for s in said if s.move == "acknowledgement" and _TO_THEM.search(s.text)]
     generic = [s for s in said if _GENERIC_PRAISE.search(s.text) and s not in acks]
     return acks, generic
 

@@ -170,3 +170,15 @@ def test_listening_is_most_needed_after_the_fullest_answer_when_nobody_opened_up
     row = next(r for r in debrief(store, sid)["scorecard"] if r["practice"] == "listened and reflected")
     fullest = max(range(2), key=lambda i: len(replies[i].text.split()))
     assert row["rating"] == "missing" and row["turn"] == fullest + 2 and "said the most" in row["why"]
+
+
+def test_an_apology_is_not_recognition_of_the_employees_work() -> None:
+    """A debrief quoted "Sorry, that was me jumping to advice." as evidence of specific recognition (the move
+    head reads an apology as an acknowledgement); recognition has to speak to the employee."""
+    from assistant.debrief import SCORERS, manager_sentences
+
+    apology = manager_sentences(["Sorry, that was me jumping to advice."])
+    assert SCORERS["gave specific recognition"](apology, False)[0] == "missing"
+    thanks = manager_sentences(["Thank you for the way you handled the migration plan last month."])
+    rating, evidence, _ = SCORERS["gave specific recognition"](thanks, False)
+    assert rating != "missing" and evidence is not None and "migration" in evidence.text
