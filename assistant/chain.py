@@ -402,9 +402,20 @@ class Coach:
         question = fitting[0] if fitting else moves[0][0].text if moves else (unused or self.angles["closing_questions"])[0]
         state.asked.append(question)
         cites = [moves[0][0].situation.citation()] if moves and not fitting else []
-        return f"{self.angles['reflections']['closing']} {question}", {
+        return f"{self._plan_reflection(text)} {question}", {
             "stage": "way_forward", "citations": cites, "route": "closing", **self._signals_meta(read),
             "remember": [("plan", excerpt(text, "plan"))]}
+
+    def _plan_reflection(self, text: str) -> str:
+        """The plan's clearest step quoted back in the person's words, else the plain closing reflection."""
+        from .mirror import plan_pieces, quoted_plan
+        from .understanding.coder import split_sentences
+        from .understanding.proposals import proposal_scores
+
+        pieces = plan_pieces(split_sentences(text))
+        quoted = quoted_plan(pieces, proposal_scores(pieces))
+        template = self.angles["reflections"].get("closing_quote")
+        return template.format(plan=quoted) if quoted and template else self.angles["reflections"]["closing"]
 
     def _names_step(self, read: dict[str, Any], text: str) -> bool:
         """Does the message name a step the person will take (the ``next_step`` head, read once per turn)?"""

@@ -283,3 +283,51 @@ def _subject_is_person(token: Any) -> bool:
     """Whether a form of "be" has the person ("I") as its subject, so it must agree with "you"."""
     head = token if token.dep_ in ("ROOT", "ccomp", "conj", "xcomp") and token.pos_ == "AUX" else token.head
     return any(c.dep_ in ("nsubj", "nsubjpass") and c.lower_ == "i" for c in head.children)
+
+
+_LEAD_IN = re.compile(r"^(?:\S+\s+){0,3}\S+:\s+")  # "Plan:", "ok so my plan:"
+_OPENER = re.compile(r"^(?:(?:ok|okay|yeah|yes|right|alright|so|and|then|well)\b[.,!]?\s+)+", re.I)
+_BOUNDARY = re.compile(r"[,;]\s+|\s+(?:and|then|but)\s+")
+_PIECES = re.compile(r"(?<=[.!?])\s+(?=\S)")  # sentences, also those a texter starts in lower case
+
+
+def plan_pieces(sentences: list[str] | str) -> list[str]:
+    """Sentences to weigh as a plan's steps: also split where a texter starts one in lower case, and without a
+    lone "ok." or "yeah." piece."""
+    parts = [sentences] if isinstance(sentences, str) else sentences
+    pieces = [p for s in parts for p in _PIECES.split(s.strip()) if p]
+    return [p for p in pieces if len(p.split()) > 1] or pieces
+
+
+def quoted_plan(sentences: list[str], step_scores: list[float], max_words: int = 22) -> str | None:
+    """The sentence of a plan that most names a step, as the person's own words to quote back ("I'll book an
+    hour with her on Friday."), or None when no sentence reads as a step (``step_scores``: the ``next_step``
+    head, per sentence) or it cannot be cut cleanly. A quote cannot garble a pronoun; a long sentence is cut at
+    a clause boundary and marked with an ellipsis, never mid-clause. A lead-in before a colon ("Ok so my
+    plan:") is left out; a question is never quoted.
+
+    >>> quoted_plan(["Ok.", "Plan: I'll ask Dana for twenty minutes on Thursday."], [0.1, 0.97])
+    "I'll ask Dana for twenty minutes on Thursday."
+    >>> quoted_plan(plan_pieces("ok. friday i'm going to ask fatima what she'd want, no pitch, just listen."), [0.9])
+    "Friday i'm going to ask fatima what she'd want, no pitch, just listen."
+    >>> quoted_plan(["I don't know yet."], [0.1]) is None
+    True
+    """
+    ranked = sorted(zip(step_scores, sentences, strict=True), key=lambda p: -p[0])
+    if not ranked or ranked[0][0] < 0.5:
+        return None
+    text = " ".join(ranked[0][1].split())
+    if text.endswith("?") or '"' in text:
+        return None
+    text = _OPENER.sub("", _LEAD_IN.sub("", text, count=1))
+    words = text.split()
+    if len(words) < 4:
+        return None
+    if len(words) > max_words:
+        cuts = [m.start() for m in _BOUNDARY.finditer(text) if 6 <= len(text[:m.start()].split()) <= max_words]
+        if not cuts:
+            return None
+        text = text[:cuts[-1]].rstrip(" ,;:-.") + "..."
+    elif text[-1] not in ".!":
+        text += "."
+    return text[0].upper() + text[1:]

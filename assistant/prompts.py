@@ -108,6 +108,9 @@ def load_angles(folder: Path = PROMPTS_DIR) -> dict:
         for i, q in enumerate(items):
             if not isinstance(q, str) or not q.endswith("?") or q.count("?") != 1:
                 raise DataError(f"{path}: field {key}.{i}: must be one question ending with '?'")
+    quote = (data.get("reflections") or {}).get("closing_quote")
+    if quote is not None and (not isinstance(quote, str) or quote.count("{plan}") != 1):
+        raise DataError(f"{path}: field reflections.closing_quote: must hold '{{plan}}' once")
     for i, entry in enumerate(data.get("closing_by_plan") or []):
         try:
             re.compile(entry["when"])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.config import Settings
 from assistant.mirror import mirror
 from assistant.quality import broken_sentences
 
@@ -92,3 +93,33 @@ def test_every_reflection_of_written_messages_is_well_formed() -> None:
         assert not re.search(r"\b(I|me|my|myself|mine)\b", reflection), (message, reflection)
         assert "  " not in reflection and " ," not in reflection and " ." not in reflection, (message, reflection)
         assert 5 <= len(reflection.split()) <= 3 + 16 + 1, (message, reflection)
+
+
+def test_a_plan_is_quoted_back_in_the_persons_own_words_cut_only_at_a_clause() -> None:
+    """"You have a plan in your own words." named nothing in the plan; the plan's clearest step is quoted
+    instead. A quote cannot garble a pronoun; a long one is cut at a clause boundary, never mid-clause."""
+    from assistant.mirror import plan_pieces, quoted_plan
+
+    pieces = plan_pieces("Ok. Plan: I'll book 30 minutes with Priya on Thursday. Then we'll see.")
+    assert pieces == ["Plan: I'll book 30 minutes with Priya on Thursday.", "Then we'll see."]  # no lone "Ok."
+    assert quoted_plan(pieces, [0.99, 0.4]) == "I'll book 30 minutes with Priya on Thursday."
+    long = ("I'll ask her for a coffee on Thursday, off-site, and just ask her directly how she's feeling about "
+            "her work here and what would make her want to stay.")
+    quoted = quoted_plan([long], [0.96])
+    assert quoted is not None and quoted.endswith("...") and long.startswith(quoted[:-3])
+    assert len(quoted.split()) <= 22 and quoted[:-3].rstrip()[-1].isalpha()
+    assert quoted_plan(["Can we meet again on Friday?"], [0.99]) is None  # a question is never quoted
+    assert quoted_plan(["I'm still not sure what to do."], [0.1]) is None  # no step read: the plain line
+    assert plan_pieces("yeah. the new idea is the one. ill ask my manager this week") == [
+        "the new idea is the one.", "ill ask my manager this week"]
+
+
+def test_the_closing_reflection_quotes_the_plan(settings: Settings) -> None:
+    from assistant.chain import Coach
+    from assistant.llm import FakeChatModel
+
+    coach = Coach(settings, model=FakeChatModel(responses=[]))
+    reply = coach._plan_reflection("Right. I'll ask my director on Monday whether I can present the results.")
+    assert reply == ('You have a plan in your own words: "I\'ll ask my director on Monday whether I can present '
+                     'the results."')
+    assert coach._plan_reflection("Something, I guess.") == "You have a plan in your own words."
