@@ -299,6 +299,13 @@ class Coach:
         pages = self.index.search(text, k=2)
         questions = self._candidates(text, state, stage, read, pool=12)[:3]
         reflection = self._reflection(state, text, read)
+        quoted = self._quoted_question(state, text, stage) if not any(q.kind == "move" for q in questions) else None
+        if quoted:  # the words they put in quotes, when the library has nothing closer to this message
+            state.asked.append(quoted)
+            reply = f"{reflection} {quoted}"
+            meta = self._grounding(reply, stage, pages, [], [])
+            meta.update({"route": "quoted", **self._signals_meta(read)})
+            return reply, meta
         reply, meta = self._generate(sid, state, text, stage, pages, questions, reflection)
         meta.update(self._signals_meta(read))
         question = reply.rsplit(". ", 1)[-1]
@@ -405,6 +412,16 @@ class Coach:
         return f"{self._plan_reflection(text)} {question}", {
             "stage": "way_forward", "citations": cites, "route": "closing", **self._signals_meta(read),
             "remember": [("plan", excerpt(text, "plan"))]}
+
+    def _quoted_question(self, state: GrowState, text: str, stage: str) -> str | None:
+        """A question about the words the person put in quotes ("What do you make of "so close"?"), while
+        they are still saying what they want and what is going on, and only if not asked already."""
+        from .mirror import quoted_phrase
+
+        template = self.angles.get("quoted_question")
+        phrase = quoted_phrase(text) if template and stage in ("goal", "reality") else None
+        question = template.format(phrase=phrase) if phrase else None
+        return question if question and question not in state.asked else None
 
     def _plan_reflection(self, text: str) -> str:
         """The plan's clearest step quoted back in the person's words, else the plain closing reflection."""

@@ -331,3 +331,26 @@ def quoted_plan(sentences: list[str], step_scores: list[float], max_words: int =
     elif text[-1] not in ".!":
         text += "."
     return text[0].upper() + text[1:]
+
+
+_QUOTED_SPAN = re.compile(r"(?:^|[\s(])['‘\"“]([^'’\"”\n]{2,40}?)['’\"”](?=[\s.,;:!?)]|$)")
+
+
+def quoted_phrase(text: str) -> str | None:
+    """Words the person put in quotes, usually someone's verdict or label ('so close', 'the testing guy',
+    'too intense'), for a question about them: 2 to 6 words (a lone quoted word is as often 'why' or 'we'),
+    with a lower-case word among them (so not a title such as 'Principal Consultant'), not a question, no
+    colon. The first such phrase, its end punctuation dropped.
+
+    >>> quoted_phrase("My manager said I was 'so close' and 'next time for sure'.")
+    'so close'
+    >>> quoted_phrase("My title is 'Principal Consultant' now.") is None
+    True
+    """
+    for match in _QUOTED_SPAN.finditer(text):
+        phrase = match.group(1).strip().rstrip(".,;!")
+        words = phrase.split()
+        if (2 <= len(words) <= 6 and ":" not in phrase and not phrase.endswith("?")
+                and any(w[:1].islower() for w in words)):
+            return phrase
+    return None

@@ -111,6 +111,9 @@ def load_angles(folder: Path = PROMPTS_DIR) -> dict:
     quote = (data.get("reflections") or {}).get("closing_quote")
     if quote is not None and (not isinstance(quote, str) or quote.count("{plan}") != 1):
         raise DataError(f"{path}: field reflections.closing_quote: must hold '{{plan}}' once")
+    asked = data.get("quoted_question")
+    if asked is not None and (not isinstance(asked, str) or asked.count("{phrase}") != 1 or not asked.endswith("?")):
+        raise DataError(f"{path}: field quoted_question: must be one question holding '{{phrase}}' once")
     for i, entry in enumerate(data.get("closing_by_plan") or []):
         try:
             re.compile(entry["when"])

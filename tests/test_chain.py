@@ -415,3 +415,21 @@ def test_a_closing_question_close_in_meaning_to_one_already_asked_is_not_asked(s
     state = GrowState(stage="way_forward", asked=["What might get in the way, and how will you handle it?"])
     reply, _ = coach._close(sid, state, plan, {})
     assert "get in the way" not in reply and reply.endswith("?"), reply
+
+
+def test_words_the_person_put_in_quotes_are_asked_about(settings: Settings,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the library has no question close to the message, the words the person quoted (a verdict, a
+    label) are asked about instead of a general bank question; never twice, never once a plan is near."""
+    from assistant.stages import GrowState
+
+    coach = _coach(settings)
+    text = "Third promotion cycle and my manager said I was 'so close' again. I'm tired of hearing it."
+    assert coach._quoted_question(GrowState(), text, "reality") == 'What do you make of "so close"?'
+    assert coach._quoted_question(GrowState(), text, "way_forward") is None
+    assert coach._quoted_question(GrowState(asked=['What do you make of "so close"?']), text, "goal") is None
+    assert coach._quoted_question(GrowState(), "My title is 'Principal Consultant' now.", "goal") is None
+    monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [])  # nothing in the library fits
+    out = coach.turn(text)
+    assert out["reply"].endswith('What do you make of "so close"?'), out
+    assert coach.store.turns(out["session"])[-1].meta["route"] == "quoted"
