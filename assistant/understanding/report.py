@@ -22,7 +22,9 @@ SPLITS = ("train", "dev", "blind")
 # (never trained on): disclosures hidden in long work messages and ordinary messages about strain; `ordinary`:
 # every coachee message of the reply-quality sets (evals/blind*/), ordinary coaching talk with no disclosure,
 # where a referral is always unwarranted
-SAFETY_SPLITS = (*SPLITS, "blind_v2", "blind_v3", "longform", "ordinary")
+# `blind_v4` (2026-12-03): a fifth blind writer's disclosures and hard negatives; `talk`: ordinary coaching
+# messages by a writer who saw nothing of the project and was told nothing of what the screen gets wrong
+SAFETY_SPLITS = (*SPLITS, "blind_v2", "blind_v3", "blind_v4", "longform", "ordinary", "talk")
 QUALITY_SETS = ROOT / "evals"
 
 
