@@ -258,7 +258,8 @@ def code_eval(split: str = typer.Option("blind", "--split", help="blind | dev | 
 def understand_report(
     signal: list[str] = typer.Option(None, "--signal", help="a signal name (repeatable; default all)"),
     split: str = typer.Option("blind", "--split",
-                              help="blind | dev | train; safety alone also blind_v2, blind_v3, blind_v4, longform, ordinary, talk"),
+                              help="blind | dev | train; safety alone also blind_v2, blind_v3, blind_v4, longform, "
+                                   "ordinary, talk"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Every signal on a split: recall, precision, false alarms and confusion (blind by default)."""
