@@ -38,6 +38,7 @@ from .moves import (
     Match,
     Move,
     MoveLibrary,
+    feeling_question,
     feeling_reflection,
     plain_reflections,
     presupposes_unsaid,
@@ -304,7 +305,7 @@ class Coach:
             state.asked.append(quoted)
             reply = f"{reflection} {quoted}"
             meta = self._grounding(reply, stage, pages, [], [])
-            meta.update({"route": "quoted", **self._signals_meta(read)})
+            meta.update({"route": "quoted" if '"' in quoted else "feeling", **self._signals_meta(read)})
             return reply, meta
         reply, meta = self._generate(sid, state, text, stage, pages, questions, reflection)
         meta.update(self._signals_meta(read))
@@ -414,14 +415,20 @@ class Coach:
             "remember": [("plan", excerpt(text, "plan"))]}
 
     def _quoted_question(self, state: GrowState, text: str, stage: str) -> str | None:
-        """A question about the words the person put in quotes ("What do you make of "so close"?"), while
-        they are still saying what they want and what is going on, and only if not asked already."""
+        """A question about the words the person put in quotes ("What do you make of "so close"?"), else
+        about the feeling they named, while they are still saying what they want and what is going on, and
+        only if not asked already."""
         from .mirror import quoted_phrase
 
+        if stage not in ("goal", "reality"):
+            return None
         template = self.angles.get("quoted_question")
-        phrase = quoted_phrase(text) if template and stage in ("goal", "reality") else None
-        question = template.format(phrase=phrase) if phrase else None
-        return question if question and question not in state.asked else None
+        phrase = quoted_phrase(text) if template else None
+        # else a question about the feeling they named ("What is the restlessness pointing you toward?")
+        for question in (template.format(phrase=phrase) if phrase else None, feeling_question(text)):
+            if question and question not in state.asked:
+                return question
+        return None
 
     def _plan_reflection(self, text: str) -> str:
         """The plan's clearest step quoted back in the person's words, else the plain closing reflection."""

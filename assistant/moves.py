@@ -313,6 +313,12 @@ def plain_reflections(path: Path = PROMPTS_DIR / "reflections.yaml") -> dict:
     for aim, texts in data["aims"].items():
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t.endswith(".") for t in texts):
             raise DataError(f"{path}: field aims.{aim}: must be a list of statements ending with '.'")
+    for question, words in (data.get("feeling_questions") or {}).items():
+        if not isinstance(question, str) or not question.endswith("?") or question.count("?") != 1:
+            raise DataError(f"{path}: field feeling_questions.{question}: must be one question ending with '?'")
+        unknown = [w for w in words or [] if w not in data["feelings"]] if isinstance(words, list) else [words]
+        if not words or unknown:
+            raise DataError(f"{path}: field feeling_questions.{question}: needs words of `feelings` (not {unknown})")
     return data
 
 
@@ -344,13 +350,12 @@ _FIRST_PERSON = re.compile(r"\b(i|i'm|im|i've|ive|me|my|myself)\b", re.I)
 _NEGATION = re.compile(r"\b(not|never|no|isn't|aren't|wasn't|don't|doesn't|didn't|hardly|n't)\b", re.I)
 
 
-def feeling_reflection(text: str, path: Path = PROMPTS_DIR / "reflections.yaml") -> str | None:
-    """A reflection of a feeling the person named about themselves ("I'm bored", "honestly gutted"), unless
-    it is negated just before; a feeling of someone else ("the team feels overlooked") is not theirs."""
-    feelings: dict[str, str] = plain_reflections(path)["feelings"]
+def _named_feeling(text: str, feelings: dict[str, str]) -> str | None:
+    """The feeling word the person used about themselves (the longest at the first place), unless negated just
+    before; a feeling of someone else ("the team feels overlooked") is not theirs."""
     low = text.lower()
     found: list[tuple[int, str, int]] = []
-    for word, reflection in feelings.items():
+    for word in feelings:
         for m in re.finditer(rf"\b{re.escape(word)}\b", low):
             sentence = re.split(r"[.!?;\n]", low[: m.start()])[-1]
             before = " ".join(sentence.split()[-3:])
@@ -358,5 +363,21 @@ def feeling_reflection(text: str, path: Path = PROMPTS_DIR / "reflections.yaml")
             others = re.search(third, " ".join(sentence.split()[-4:]))
             mine = _FIRST_PERSON.search(sentence) or not re.search(third, sentence)
             if mine and not others and not _NEGATION.search(before):
-                found.append((m.start(), reflection, len(word)))
-    return min(found, key=lambda f: (f[0], -f[2]))[1] if found else None  # the longest phrase at the first place
+                found.append((m.start(), word, len(word)))
+    return min(found, key=lambda f: (f[0], -f[2]))[1] if found else None
+
+
+def feeling_reflection(text: str, path: Path = PROMPTS_DIR / "reflections.yaml") -> str | None:
+    """A reflection of a feeling the person named about themselves ("I'm bored", "honestly gutted"), unless
+    it is negated just before; a feeling of someone else ("the team feels overlooked") is not theirs."""
+    feelings: dict[str, str] = plain_reflections(path)["feelings"]
+    word = _named_feeling(text, feelings)
+    return feelings[word] if word else None
+
+
+def feeling_question(text: str, path: Path = PROMPTS_DIR / "reflections.yaml") -> str | None:
+    """A question about the feeling the person named ("What is the restlessness pointing you toward?"), from
+    ``feeling_questions`` in reflections.yaml; None when they named none it has a question for."""
+    data = plain_reflections(path)
+    word = _named_feeling(text, data["feelings"])
+    return next((q for q, words in (data.get("feeling_questions") or {}).items() if word in words), None) if word else None

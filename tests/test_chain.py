@@ -420,15 +420,22 @@ def test_a_closing_question_close_in_meaning_to_one_already_asked_is_not_asked(s
 def test_words_the_person_put_in_quotes_are_asked_about(settings: Settings,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """When the library has no question close to the message, the words the person quoted (a verdict, a
-    label) are asked about instead of a general bank question; never twice, never once a plan is near."""
+    label), else the feeling they named, are asked about instead of a general bank question; never twice,
+    never once a plan is near."""
     from assistant.stages import GrowState
 
     coach = _coach(settings)
     text = "Third promotion cycle and my manager said I was 'so close' again. I'm tired of hearing it."
     assert coach._quoted_question(GrowState(), text, "reality") == 'What do you make of "so close"?'
     assert coach._quoted_question(GrowState(), text, "way_forward") is None
-    assert coach._quoted_question(GrowState(asked=['What do you make of "so close"?']), text, "goal") is None
+    asked = GrowState(asked=['What do you make of "so close"?'])  # then the feeling named ("tired of")
+    assert coach._quoted_question(asked, text, "goal") == "What exactly have you had enough of?"
+    asked.asked.append("What exactly have you had enough of?")
+    assert coach._quoted_question(asked, text, "goal") is None
     assert coach._quoted_question(GrowState(), "My title is 'Principal Consultant' now.", "goal") is None
+    # with nothing in quotes, the feeling they named (prompts/reflections.yaml: feeling_questions)
+    restless = "I'm so restless lately, three years on the same product."
+    assert coach._quoted_question(GrowState(), restless, "goal") == "What is the restlessness pointing you toward?"
     monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [])  # nothing in the library fits
     out = coach.turn(text)
     assert out["reply"].endswith('What do you make of "so close"?'), out

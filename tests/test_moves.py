@@ -131,3 +131,20 @@ def test_a_later_message_keeps_the_situation_of_the_sessions_opening() -> None:
     kept = {m.situation.id for m, _ in lib.rank([(later, 1.0)], "reality", "high-performer", situation_from=[opening])}
     assert top not in alone and top in kept
     assert len(kept) <= 4  # still the four closest situations, not more
+
+
+def test_a_feeling_the_person_named_gets_its_own_question(tmp_path: Path) -> None:
+    """A question about the feeling they named, theirs and not negated; the table is validated on load."""
+    from assistant.moves import PROMPTS_DIR, feeling_question, plain_reflections
+
+    assert feeling_question("Honestly I'm restless, three years on the same product.") == (
+        "What is the restlessness pointing you toward?")
+    assert feeling_question("I'm torn about the offer.") == "What is pulling you each way?"
+    assert feeling_question("I'm not worried about the review.") is None  # negated
+    assert feeling_question("The team feels overlooked after the launch.") is None  # someone else's
+    bad = tmp_path / "reflections.yaml"
+    text = (PROMPTS_DIR / "reflections.yaml").read_text(encoding="utf-8")
+    bad.write_text(text.replace("[restless]", "[restlessish]"), encoding="utf-8")
+    plain_reflections.cache_clear() if hasattr(plain_reflections, "cache_clear") else None
+    with pytest.raises(DataError, match=r"reflections\.yaml: field feeling_questions\.What is the restlessness"):
+        plain_reflections(bad)
