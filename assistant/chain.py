@@ -300,8 +300,12 @@ class Coach:
         pages = self.index.search(text, k=2)
         questions = self._candidates(text, state, stage, read, pool=12)[:3]
         reflection = self._reflection(state, text, read)
-        quoted = self._quoted_question(state, text, stage) if not any(q.kind == "move" for q in questions) else None
-        if quoted:  # the words they put in quotes, when the library has nothing closer to this message
+        # on the embedded model (it chooses among candidates; a free-writing model writes its own question from
+        # the person's words): the words they put in quotes, or the feeling they named, when the library has
+        # nothing closer to this message
+        own_words = getattr(self.model, "supports_grammar", False) and not any(q.kind == "move" for q in questions)
+        quoted = self._quoted_question(state, text, stage) if own_words else None
+        if quoted:
             state.asked.append(quoted)
             reply = f"{reflection} {quoted}"
             meta = self._grounding(reply, stage, pages, [], [])
