@@ -120,8 +120,9 @@ def test_memory_keeps_only_the_persons_own_words(settings: Settings, store: Tran
     assert {i.kind for i in items} == {"goal", "plan"}
     user_text = " ".join(t.text for t in store.turns(sid) if t.role == "user")
     coach_text = [t.text for t in store.turns(sid) if t.role == "assistant"]
-    for item in items:
-        assert item.text in user_text and not any(item.text in said for said in coach_text)
+    for item in items:  # the person's words; the coach only ever quotes them back (the plan, since 2026-12-03)
+        assert item.text in user_text
+        assert all(f'"{item.text}' in said for said in coach_text if item.text in said)
     plan = next(i for i in items if i.kind == "plan")
     assert "fraud rebuild" in plan.text and plan.status == "open"
     memory = Memory(store)
