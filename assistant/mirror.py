@@ -41,7 +41,8 @@ _OPTIONAL = {"cc", "conj", "advcl", "parataxis", "punct", "relcl", "prep", "advm
 _DANGLING = {"AUX", "DET", "ADP", "CCONJ", "SCONJ", "PART"}  # a clause cannot end on these
 _CUT = {"cc", "conj", "mark", "advcl", "parataxis", "punct", "relcl"}  # where the main clause ends
 _QUOTES = re.compile(r"[\"“”‘’']")
-_HEDGES = {"suppose", "guess", "mean", "reckon", "admit"}  # "I suppose ...": the reflection is what follows
+# "I suppose ...", "I should add that ...": the reflection is what follows
+_HEDGES = {"suppose", "guess", "mean", "reckon", "admit", "add", "mention", "say", "confess", "note", "stress"}
 # a word that promises a second half ("less because of him and more because of...", "not only the title but
 # ..."): a clause cut before that half says something the person did not mean
 _PAIRED = {"less", "more", "partly", "either", "neither", "rather", "whether"}
@@ -71,7 +72,7 @@ def mirror(text: str, lead: str = "It sounds like") -> str | None:
     clauses that can be built, the first
     that says what the person feels or wants, else the first that is not only a role ("I'm a nurse"),
     else the first."""
-    doc = parser()(text[:1000])
+    doc = parser()(unsquash(text[:1000]))
     built = []
     for sent in list(doc.sents)[:6]:
         # the sentence's main clause, and each clause joined to it that has a subject of its own ("I've
@@ -81,7 +82,7 @@ def mirror(text: str, lead: str = "It sounds like") -> str | None:
                           and any(d.dep_ in ("nsubj", "nsubjpass") for d in c.children)]
         for span in spans:
             made = _clause(span) if span.root.i in (sent.root.i, *[c.i for c in sent.root.children]) else None
-            if made and not _introduces(made[1]):
+            if made and not _introduces(made[1]) and not _says_nothing(made[1]):
                 built.append(made)
     if not built:
         return None
@@ -89,6 +90,45 @@ def mirror(text: str, lead: str = "It sounds like") -> str | None:
     own = [c for c, tokens in built if tokens[0].lower_ in ("i", "my", "our") or tokens[0].pos_ == "VERB"]
     clause = (felt or own or [built[0][0]])[0]
     return f"{lead} {clause}." if lead else f"{clause[:1].upper()}{clause[1:]}."
+
+
+# contractions typed without their apostrophe, which the parser misreads ("i dont want" has no verb for it;
+# "assumes ill say yes" reads "ill" as sick). "ill" is "I'll" only before a verb the person would do next.
+_SQUASHED = {"dont": "don't", "didnt": "didn't", "doesnt": "doesn't", "cant": "can't", "couldnt": "couldn't",
+             "wouldnt": "wouldn't", "shouldnt": "shouldn't", "isnt": "isn't", "wasnt": "wasn't",
+             "arent": "aren't", "werent": "weren't", "havent": "haven't", "hasnt": "hasn't", "hadnt": "hadn't",
+             "abt": "about"}
+_SQUASHED_RE = re.compile(r"\b(" + "|".join(_SQUASHED) + r")\b", re.I)
+_ILL = re.compile(r"\b(?<!['’])ill(?=\s+(?:(?:just|probably|prob|never|always|definitely|def|still|also|really|"
+                  r"maybe|then|not|finally|actually)\s+)?(?:be|say|do|go|have|get|ask|tell|try|talk|send|need|"
+                  r"make|take|see|let|book|bring|raise|write|call|email|message|put|keep|start|stop|look|find|"
+                  r"work|check|wait|push|pitch|lose|quit|leave|give|show|set|meet|sit|figure|sort|deal|handle|"
+                  r"come|run|own|follow|prep|prepare|draft|reach|reply|explain|agree|accept|decline|update|"
+                  r"probably|tell|block|end|schedule|apply|burn|cry|snap|regret|hate|miss|lose)\b)", re.I)
+
+
+def unsquash(text: str) -> str:
+    """Contractions typed without an apostrophe, restored ("i dont" -> "i don't", "ill say" -> "I'll say").
+
+    >>> unsquash("my manager assumes ill say yes and i dont know")
+    "my manager assumes I'll say yes and i don't know"
+    >>> unsquash("I felt ill all week")
+    'I felt ill all week'
+    """
+    def keep_case(m: re.Match[str]) -> str:
+        word = _SQUASHED[m.group(1).lower()]
+        return word[:1].upper() + word[1:] if m.group(1)[:1].isupper() else word
+
+    return _ILL.sub("I'll", _SQUASHED_RE.sub(keep_case, text))
+
+
+_NOTHING = {"i", "do", "not", "n't", "really", "even", "just", "actually", "honestly", "know", "sure", "be", "'m",
+            "am", "yet", "still", "so", "quite", "totally", "entirely", "fully"}
+
+
+def _says_nothing(tokens: list[Any]) -> bool:
+    """"I don't know.", "I'm really not sure.": said while thinking, not what the message is about."""
+    return all(t.lower_ in _NOTHING or t.lemma_.lower() in _NOTHING or t.is_punct for t in tokens)
 
 
 def _introduces(tokens: list[Any]) -> bool:
@@ -112,14 +152,23 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
     if not words or sent.text.rstrip().endswith("?") or any(t.lower_ in ("you", "your", "yours") for t in words):
         return None
     root = sent.root
-    hedged = next((c for c in root.children if c.dep_ == "ccomp" and c.i > root.i), None)
-    if root.lemma_ in _HEDGES and hedged is not None and any(
-            c.dep_ == "nsubj" and c.lower_ == "i" for c in root.children):
+    # "I have to say I'm exhausted", "I should add that...": the hedging verb may hang under "have to"
+    hedge = root if root.lemma_ in _HEDGES else next(
+        (c for c in root.children if c.dep_ == "xcomp" and c.lemma_ in _HEDGES and root.lemma_ in ("have", "need")),
+        None)
+    hedged = next((c for c in hedge.children if c.dep_ == "ccomp" and c.i > hedge.i), None) if hedge else None
+    if hedged is not None and any(c.dep_ == "nsubj" and c.lower_ == "i" for c in root.children):
         # "I suppose I've never told her" reflects as "you've never told her"
-        inner = sent.doc[hedged.left_edge.i:hedged.right_edge.i + 1]
+        left = hedged.left_edge.i
+        if sent.doc[left].dep_ == "mark" and sent.doc[left].lower_ == "that":
+            left += 1  # "I should add that I have started to dread it": what follows "that"
+        inner = sent.doc[left:hedged.right_edge.i + 1]
         return _clause(inner) if inner.root.i == hedged.i else None
     past = root.lower_ != root.lemma_.lower() or root.lower_.endswith("ed")  # "Lost my spark" tagged VB
-    if root.pos_ not in ("VERB", "AUX") or root.tag_ == "MD" or root.tag_ == "VB" and not (
+    # a base-form verb is an imperative unless a subject and an auxiliary go with it ("I don't want", "I'll say")
+    helped = any(c.dep_ == "nsubj" and c.i < root.i for c in root.children) and any(
+        c.dep_ == "aux" and c.i < root.i for c in root.children)
+    if root.pos_ not in ("VERB", "AUX") or root.tag_ == "MD" or root.tag_ == "VB" and not helped and not (
             past and root.i == words[0].i):
         return None  # a fragment without a verb, or an imperative ("Help me think")
     if words[0].tag_ in ("WDT", "WP", "WP$", "WRB") or (words[0].pos_ == "AUX" and words[0].i < root.i
@@ -151,8 +200,17 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
                and not (c.lower_ == "as" and c.i == words[0].i) for t in c.subtree}
     if any(t.dep_ not in _LEAD and t.i not in dropped for t in words if t.i < start):
         return None
+    if dropped and any(c.dep_ == "neg" for c in root.children):
+        return None  # "With those two I don't worry": the phrase left out limits what is denied
+    if any(c.dep_ == "aux" and c.lower_ in ("could", "might", "may") for c in root.children) and any(
+            t.lower_ == "or" for t in sent.doc[root.i + 1:root.i + 40]):
+        return None  # "I could say no... or take the role for a year": one option of several, not a decision
     end = sent.end
     kept_advcl = {c.i for c in root.children if c.dep_ == "advcl" and _completes(root, c)}
+    if any(c.dep_ == "neg" for c in root.children) and any(
+            c.dep_ == "conj" and c.pos_ == "VERB" and not any(d.dep_ in ("nsubj", "nsubjpass") for d in c.children)
+            for c in root.children):
+        return None  # "I don't go out and pick the problem": the negation covers both verbs; half says otherwise
     for c in root.children:  # the main clause ends where a coordinated or subordinate clause begins
         if c.i > root.i and c.dep_ in _CUT and c.i not in kept_advcl and (
                 c.dep_ != "advcl" or any(d.pos_ in ("VERB", "AUX") for d in c.subtree)):
@@ -195,6 +253,8 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
             c.i > last.i and c.i not in kept and c.dep_ in ("prep", "advmod", "npadvmod", "acl", "dep")
             for c in last.children):
         return None  # "without it sounding" cut from "...sounding like criticism"
+    if len(tokens) >= 2 and tokens[-2].lower_ == "like" and tokens[-1].lower_ in ("this", "that"):
+        return None  # "you will do like this": points at words the reflection leaves out
     if sum(1 for t in tokens if not t.is_punct) + len(prefix) > MAX_WORDS:
         return None
     if sum(1 for t in tokens if not t.is_punct) + len(prefix) < MIN_WORDS or not any(
@@ -312,11 +372,23 @@ def quoted_plan(sentences: list[str], step_scores: list[float], max_words: int =
     "Friday i'm going to ask fatima what she'd want, no pitch, just listen."
     >>> quoted_plan(["I don't know yet."], [0.1]) is None
     True
+    >>> quoted_plan(["First I will " + "very " * 20 + "carefully prepare the numbers for Marta.",
+    ...              "On Thursday I show her the page."], [0.95, 0.8])
+    'On Thursday I show her the page.'
     """
     ranked = sorted(zip(step_scores, sentences, strict=True), key=lambda p: -p[0])
-    if not ranked or ranked[0][0] < 0.5:
-        return None
-    text = " ".join(ranked[0][1].split())
+    for score, sentence in ranked:  # the surest step that can be quoted cleanly
+        if score < 0.5:
+            return None
+        quote = _quotable(sentence, max_words)
+        if quote:
+            return quote
+    return None
+
+
+def _quotable(sentence: str, max_words: int) -> str | None:
+    """One sentence as a quote: whole, or cut at a clause boundary with an ellipsis; None when it cannot be."""
+    text = " ".join(sentence.split())
     if text.endswith("?") or '"' in text:
         return None
     text = _OPENER.sub("", _LEAD_IN.sub("", text, count=1))

@@ -38,6 +38,17 @@ ROOT = Path(__file__).resolve().parents[1]
     # the parser split "say | yes but...": never "you want to say.", the worry instead
     ("I want to say yes but I'm worried about the precedent and about releases.",
      "It sounds like you're worried about the precedent and about releases."),
+    # "well" misparsed as punctuation spoils the first clause; the second, with a subject of its own, is whole
+    ("I want her return to go well but I don't want to assume what she wants.",
+     "It sounds like you don't want to assume what she wants."),
+    # contractions typed without an apostrophe; a base-form verb with a subject and an auxiliary is no imperative
+    ("My manager assumes ill say yes to the move.", "It sounds like your manager assumes you'll say yes to the move."),
+    ("i dont want the manager role", "It sounds like you don't want the manager role."),
+    ("I felt ill all week.", "It sounds like you felt ill all week."),
+    # a frame around what is said ("I should add that...", "I have to say...") is not what is said
+    ("I should add that I have started to dread the Monday planning meeting, which is new for me.",
+     "It sounds like you have started to dread the Monday planning meeting."),
+    ("I have to say I am exhausted by the reorgs.", "It sounds like you are exhausted by the reorgs."),
 ])
 def test_the_main_clause_in_the_second_person(text: str, want: str) -> None:
     assert mirror(text) == want
@@ -58,9 +69,14 @@ def test_the_main_clause_in_the_second_person(text: str, want: str) -> None:
     "I'm sure my skip-level will be thrilled.",       # likely ironic
     "I'm good once it's in front of me.",              # without its condition it says the opposite
     "i think i just feel like if its not perfect someone will notice im not as good as they think",  # cut after "feel"
-    "I want her return to go well but I don't want to assume what she wants.",  # "well" misparsed as punctuation
     "passed over again.",                              # no subject and no object: passive, "you passed over" misreads it
     "Oh good, another reorg. I'm delighted.",
+    "I don't know.",                                   # said while thinking, not what the message is about
+    "I'm really not sure.",
+    "So I don't go out and pick the problem.",         # the negation covers both verbs; half says otherwise
+    "With those two I don't worry.",                   # the phrase left out limits what is denied
+    "i could say no and look at the specialist route. or take the manager job for a year.",  # one option of several
+    "Yes, I will do like this.",                       # points at words the reflection leaves out
 ])
 def test_nothing_when_it_cannot_be_built_cleanly(text: str) -> None:
     assert mirror(text) is None
@@ -110,6 +126,12 @@ def test_a_plan_is_quoted_back_in_the_persons_own_words_cut_only_at_a_clause() -
     assert len(quoted.split()) <= 22 and quoted[:-3].rstrip()[-1].isalpha()
     assert quoted_plan(["Can we meet again on Friday?"], [0.99]) is None  # a question is never quoted
     assert quoted_plan(["I'm still not sure what to do."], [0.1]) is None  # no step read: the plain line
+    # the surest step runs on with no clause boundary to cut at: the next step sentence is quoted instead
+    unbroken = ("First I will write one page with numbers about how many hours the whole team spends on manual "
+                "regression testing in each two-week sprint this quarter")
+    assert quoted_plan([unbroken, "On Thursday I will show it to Marta."], [0.97, 0.9]) == (
+        "On Thursday I will show it to Marta.")
+    assert quoted_plan([unbroken, "Then we'll see."], [0.97, 0.3]) is None  # the next is no step
     assert plan_pieces("yeah. the new idea is the one. ill ask my manager this week") == [
         "the new idea is the one.", "ill ask my manager this week"]
 
