@@ -313,6 +313,19 @@ def plain_reflections(path: Path = PROMPTS_DIR / "reflections.yaml") -> dict:
     for aim, texts in data["aims"].items():
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t.endswith(".") for t in texts):
             raise DataError(f"{path}: field aims.{aim}: must be a list of statements ending with '.'")
+    for question, other in (data.get("said_already") or {}).items():
+        where = f"{path}: field said_already.{question}"
+        if question not in (data.get("feeling_questions") or {}):
+            raise DataError(f"{where}: not a question of `feeling_questions`")
+        if not isinstance(other, dict) or not isinstance(other.get("after"), str):
+            raise DataError(f"{where}: needs `after` (a regular expression) and `ask` (a question)")
+        try:
+            re.compile(other["after"])
+        except re.error as exc:
+            raise DataError(f"{where}.after: {exc}") from None
+        ask = other.get("ask")
+        if not isinstance(ask, str) or not ask.endswith("?") or ask.count("?") != 1:
+            raise DataError(f"{where}.ask: must be one question ending with '?'")
     for question, words in (data.get("feeling_questions") or {}).items():
         if not isinstance(question, str) or not question.endswith("?") or question.count("?") != 1:
             raise DataError(f"{path}: field feeling_questions.{question}: must be one question ending with '?'")
@@ -380,4 +393,22 @@ def feeling_question(text: str, path: Path = PROMPTS_DIR / "reflections.yaml") -
     ``feeling_questions`` in reflections.yaml; None when they named none it has a question for."""
     data = plain_reflections(path)
     word = _named_feeling(text, data["feelings"])
-    return next((q for q, words in (data.get("feeling_questions") or {}).items() if word in words), None) if word else None
+    question = next((q for q, words in (data.get("feeling_questions") or {}).items() if word in words), None)
+    if word is None or question is None:
+        return None
+    instead = (data.get("said_already") or {}).get(question)
+    if instead and _says_what(text, word, instead["after"]):
+        return str(instead["ask"])
+    return question
+
+
+def _says_what(text: str, word: str, after: str) -> bool:
+    """Does the sentence go on to say what the feeling is about ("scared she will say it is not a priority",
+    "torn between the team and the craft")? Three words or more after the feeling word, beginning as
+    ``after`` says."""
+    m = re.search(rf"\b{re.escape(word)}\b", text, re.I)
+    if m is None:
+        return False
+    rest = re.split(r"[.!?;\n]", text[m.end():])[0]
+    return (len(re.findall(r"[a-z']+", rest, re.I)) >= 3
+            and re.match(rf"\s*(?:{after})\b", rest, re.I) is not None)

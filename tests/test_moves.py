@@ -142,9 +142,19 @@ def test_a_feeling_the_person_named_gets_its_own_question(tmp_path: Path) -> Non
     assert feeling_question("I'm torn about the offer.") == "What is pulling you each way?"
     assert feeling_question("I'm not worried about the review.") is None  # negated
     assert feeling_question("The team feels overlooked after the launch.") is None  # someone else's
+    # what the feeling is about is already said: not asked again, a question that goes under it instead
+    assert feeling_question("I'm so nervous.") == "What exactly are you afraid might happen?"
+    assert feeling_question("Honestly I'm scared she will say it is not a priority.") == (
+        "If that did happen, what would it mean for you?")
+    assert feeling_question("I'm torn between the team and the craft.") == "What matters most to you on each side?"
+    assert feeling_question("I feel nervous, I guess.") == "What exactly are you afraid might happen?"
     bad = tmp_path / "reflections.yaml"
     text = (PROMPTS_DIR / "reflections.yaml").read_text(encoding="utf-8")
     bad.write_text(text.replace("[restless]", "[restlessish]"), encoding="utf-8")
     plain_reflections.cache_clear() if hasattr(plain_reflections, "cache_clear") else None
     with pytest.raises(DataError, match=r"reflections\.yaml: field feeling_questions\.What is the restlessness"):
+        plain_reflections(bad)
+    bad.write_text(text.replace('ask: "If that did happen, what would it mean for you?"', 'ask: "Tell me more."'),
+                   encoding="utf-8")
+    with pytest.raises(DataError, match=r"reflections\.yaml: field said_already\.What exactly are you afraid.*\.ask"):
         plain_reflections(bad)
