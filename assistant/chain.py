@@ -328,11 +328,14 @@ class Coach:
         opened = embed([opening])[0] if opening else None
         aim = self.signals.grow(vector, text)
         audience = state.audience
-        if audience is None:  # sticky once the signal is confident; until then a guess for this turn
+        first = state.audience is None and not state.audience_lean
+        if audience is None:  # sticky once the signal is confident; until then a guess from the session so far
             heard = self.signals.audience(vector, text)
-            state.audience, audience = heard.label, heard.label or self._audience_guess(vector, heard)
+            state.audience, audience = heard.label, heard.label or self._audience_guess(state, vector, heard)
         match = self.moves.match(vector, audience)
-        if match and match.confident and state.audience is None and match.situation.audience != "both":
+        # a confident situation settles who is speaking only in the first message: later ones often describe
+        # someone else ("I used to enjoy being the person colleagues consulted" is not a manager's)
+        if match and match.confident and state.audience is None and first and match.situation.audience != "both":
             state.audience = match.situation.audience
         return {"vector": vector, "previous": before, "opening": opened, "aim": aim.label, "aim_p": aim.p,
                 "match": match, "audience": audience}
@@ -451,14 +454,18 @@ class Coach:
             read["step_p"] = self.signals.step_p(read["vector"], text)
         return bool(read["step_p"] >= STEP_SURE)
 
-    def _audience_guess(self, vector: Any, heard: Any) -> str:
+    def _audience_guess(self, state: GrowState, vector: Any, heard: Any) -> str:
         """The head's probability averaged with the audiences of the five closest situations (their example
-        messages are written in each audience's voice): 50 of 56 dev openers right, against 48 for the head."""
+        messages are written in each audience's voice): 50 of 56 dev openers right, against 48 for the head.
+        Later messages add to the first rather than replace it (``GrowState.audience_lean``): one message
+        about a colleague does not turn a high performer into a manager for a turn."""
         top = self.moves.scores(vector)[:5]
         total = sum(max(v, 0.0) for _, v in top) or 1.0
         p_situations = sum(max(v, 0.0) for s, v in top if s.audience == "manager") / total
         p_head = heard.p if heard.best == "manager" else 1 - heard.p
-        return "manager" if (p_head + p_situations) / 2 >= 0.5 else "high-performer"
+        p = (p_head + p_situations) / 2
+        state.audience_lean += [round(p, 4)] * (2 if not state.audience_lean else 1)
+        return "manager" if sum(state.audience_lean) / len(state.audience_lean) >= 0.5 else "high-performer"
 
     def _move_citation(self, hit: Hit) -> dict[str, Any]:
         """A library question cites its situation's handbook page and section."""

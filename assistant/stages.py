@@ -65,6 +65,9 @@ class GrowState:
     followup: dict[str, Any] | None = None  # the follow-up on a remembered plan (people.followup.State)
     goal_noted: bool = False  # the person's goal has been remembered for this session
     theme_linked: bool = False  # an earlier session's goal or plan has been brought back in this one
+    # while the audience is unknown: each message's probability that a manager is speaking, the first
+    # (which usually says who they are) counted twice; the guess for a turn is their mean
+    audience_lean: list[float] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GrowState:

@@ -339,7 +339,8 @@ def test_a_plain_reflection_says_what_the_message_does_only_when_the_grow_signal
 
     coach = _coach(settings)
     aims = plain_reflections()["aims"]
-    for aim, text in (("commitment", "I'll ask her for twenty minutes on Thursday."),
+    # (a message the mirror cannot reflect in the person's own clause, so the choice is the aim's)
+    for aim, text in (("commitment", "Plan is to ask her for twenty minutes on Thursday."),
                       ("options", "No idea yet what to do about it.")):
         read = {"vector": embed([text])[0], "aim": aim, "audience": "high-performer"}
         unsure = coach._reflection(GrowState(), text, {**read, "aim_p": 0.55})
@@ -442,3 +443,25 @@ def test_words_the_person_put_in_quotes_are_asked_about(settings: Settings,
     out = coach.turn(text)
     assert out["reply"].endswith('What do you make of "so close"?'), out
     assert coach.store.turns(out["session"])[-1].meta["route"] == "quoted"
+
+
+def test_one_message_about_someone_else_does_not_change_who_is_speaking(settings: Settings) -> None:
+    """While the audience is unsure, each message adds to the session's lean (the first counted twice): a
+    high performer who mentions colleagues once is not spoken to as a manager for that turn. A confident
+    situation settles the audience only in the first message."""
+    from types import SimpleNamespace
+
+    from assistant.stages import GrowState
+    from assistant.understanding.encoder import embed
+
+    coach = _coach(settings)
+    state = GrowState()
+    first, later = embed(["I love the deep technical work and I want to keep doing it.",
+                          "I used to enjoy being the person colleagues consulted on difficult files."])
+    assert coach._audience_guess(state, first, SimpleNamespace(best="high-performer", p=0.9)) == "high-performer"
+    assert len(state.audience_lean) == 2  # the first message counts twice
+    # the later message alone leans to "manager"; with the session's lean it does not flip
+    assert coach._audience_guess(GrowState(), later, SimpleNamespace(best="manager", p=0.95)) == "manager"
+    assert coach._audience_guess(state, later, SimpleNamespace(best="manager", p=0.95)) == "high-performer"
+    assert len(state.audience_lean) == 3
+    assert GrowState.from_dict(state.to_dict()).audience_lean == state.audience_lean  # stored with the session
