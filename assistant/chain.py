@@ -54,7 +54,7 @@ from .transcripts import LOCAL_USER, TranscriptStore, open_store
 from .understanding.coder import code_text
 from .understanding.encoder import embed
 from .understanding.greeting import is_greeting
-from .understanding.referrals import referral, resume_line
+from .understanding.referrals import referral, reminder_line, resume_line
 from .understanding.safety import SafetyScreen
 from .understanding.turn import TurnSignals
 
@@ -229,6 +229,7 @@ class Coach:
         yield {"reply": reply, "session": sid, "stage": meta.get("stage"), "citations": meta["citations"],
                "codes": meta["codes"], "safety": meta.get("safety"), "action_plan": state.action_plan,
                "guard": meta.get("guard"), "fallback": meta.get("fallback", False), "followup": meta.get("followup"),
+               "safety_reminder": (meta.get("safety_reminder") or {}).get("kind"),
                "backend": self.settings.backend, "model": self.settings.model_name}
 
     def _respond(self, sid: str, state: GrowState, text: str, user_id: str) -> tuple[str, dict[str, Any]]:
@@ -239,7 +240,11 @@ class Coach:
         # never carried forward, so the next turn is judged on its own words
         previous = None if after_referral else next((t.text for t in reversed(earlier) if t.role == "user"), None)
         reading = self.safety.read(text, previous=previous)
-        if reading.kind:
+        # once a crisis referral has been given, a message that only the lower crisis bar routes is coached,
+        # with the support named again: three referrals in a row for a father who snapped at his son and a
+        # man who wants out of his company left no conversation (a firm reading is still referred again)
+        reminded = bool(reading.kind) and not reading.firm and reading.kind in referred
+        if reading.kind and not reminded:
             meta = {"safety": reading.kind, "stage": state.stage, "citations": [], "route": "safety",
                     "safety_via": reading.via, "safety_scores": reading.scores}
             return referral(reading.kind, self.settings.resources, again=reading.kind in referred), meta
@@ -259,7 +264,11 @@ class Coach:
         if not state.goal_noted and state.stage != "goal" and meta.get("route") == "coach":
             state.goal_noted = True  # the message that met the goal stage's aim, remembered in the person's words
             meta["remember"] = [("goal", excerpt(text, "goal"))]
-        if after_referral and meta.get("route") != "pause":
+        if reminded and reading.kind:
+            reply = f"{reminder_line(reading.kind, self.settings.resources)} {reply}"
+            meta.pop("remember", None)  # words read as close to a crisis are not kept as a goal
+            meta["safety_reminder"] = {"kind": reading.kind, "via": reading.via, "scores": reading.scores}
+        elif after_referral and meta.get("route") != "pause":
             reply = f"{resume_line()} {reply}"
         return reply, meta
 

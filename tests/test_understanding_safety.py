@@ -185,6 +185,56 @@ def test_after_a_referral_the_next_turn_is_coached_and_a_second_disclosure_still
     assert later["safety"] is None
 
 
+def test_after_a_crisis_referral_a_borderline_reading_is_coached_with_the_support_named(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reading that only the lower crisis bar routes does not refer a second time: the reply coaches and
+    names the crisis line again. A firm reading (over the whole-message bar, or the backstop) still refers."""
+    from assistant.understanding.safety import SafetyReading
+
+    coach = Coach(settings, model=FakeChatModel(responses=[]))
+    readings = iter([SafetyReading("crisis", "model", {"route": 0.9}),
+                     SafetyReading("crisis", "model", {"route": 0.55}, firm=False),
+                     SafetyReading("crisis", "model", {"route": 0.58}, firm=False),
+                     SafetyReading("crisis", "backstop", {"route": 0.3})])
+    monkeypatch.setattr(coach.safety, "read", lambda text, previous=None: next(readings))
+    first = coach.turn("I snapped at my son and didn't recognise myself.")
+    assert first["safety"] == "crisis" and "?" not in first["reply"]
+    sid = first["session"]
+    for text in ("Every time I picture that conversation I hear 'so you can't handle it?'",
+                 "I'm not sure if I want them to hire another PM or if I just want out of this company."):
+        out = coach.turn(text, sid)
+        assert out["safety"] is None and out["safety_reminder"] == "crisis"
+        assert out["reply"].startswith("The support I mentioned is still there") and "988" in out["reply"]
+        assert out["reply"].endswith("?") and out["reply"].count("?") == 1
+    assert coach.turn("I keep thinking about how I'd do it.", sid)["safety"] == "crisis"  # firm: referred
+
+
+def test_a_borderline_crisis_reading_is_referred_when_nothing_was_referred_before(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assistant.understanding.safety import SafetyReading
+
+    coach = Coach(settings, model=FakeChatModel(responses=[]))
+    monkeypatch.setattr(coach.safety, "read",
+                        lambda text, previous=None: SafetyReading("crisis", "model", {"route": 0.55}, firm=False))
+    out = coach.turn("Some days I wonder what the point of any of it is.")
+    assert out["safety"] == "crisis" and out["safety_reminder"] is None
+
+
+def test_the_screen_says_when_only_the_lower_crisis_bar_routed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    screen = SafetyScreen()
+    threshold = screen.head.router.threshold
+    crisis_bar = screen.head.thresholds["crisis_route"]
+    probs = np.zeros((1, len(screen.head.classes)))
+    probs[0, screen.head.classes.index("crisis")] = 0.9
+    for route, firm in ((threshold + 0.05, True), ((threshold + crisis_bar) / 2, False)):
+        monkeypatch.setattr(screen, "readings", lambda texts, sentences=True, r=route: (
+            np.array([r]), probs, np.array([0.0]), probs))
+        reading = screen.read("a message")
+        assert (reading.kind, reading.firm) == ("crisis", firm)
+
+
 def test_a_disclosure_late_in_a_conversation_is_routed(settings: Settings) -> None:
     coach = Coach(settings, model=FakeChatModel(responses=[]))
     sid = coach.turn("I want to grow into a staff engineer role.")["session"]

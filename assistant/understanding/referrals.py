@@ -60,7 +60,7 @@ def load_resources(path: str | Path | None = None) -> Resources:
 @functools.lru_cache(maxsize=1)
 def _templates() -> dict[str, str]:
     data = load_data("safety")
-    for key in (*SAFETY_KINDS, "again", "resume"):
+    for key in (*SAFETY_KINDS, "again", "resume", "reminder"):
         if not isinstance(data.get(key), str):
             raise ConfigError(f"{PROMPTS_DIR / 'safety.yaml'}: missing text for {key!r}")
     return {k: " ".join(str(v).split()) for k, v in data.items()}
@@ -90,3 +90,10 @@ def referral(kind: str, resources_path: str | Path | None = None, again: bool = 
 def resume_line() -> str:
     """The opening of the first coaching reply after a referral."""
     return _templates()["resume"]
+
+
+def reminder_line(kind: str, resources_path: str | Path | None = None) -> str:
+    """The sentence that opens a coaching reply given after a referral of ``kind`` to a message read as
+    borderline: the main contact for that kind, named again."""
+    resources = load_resources(resources_path)
+    return _fill(_templates()["reminder"], resources, contact=getattr(resources, _MAIN_CONTACT[kind]))

@@ -88,14 +88,17 @@ def figures_from_predictions(kinds: list[str], pred: list[str]) -> dict[str, Any
 
 def conversation_report(convs: list[Conversation], screen: SafetyScreen) -> dict[str, Any]:
     """Play each conversation's coachee turns through the screen as the chain does (the previous message
-    is context unless it was itself referred)."""
+    is context unless it was itself referred; after a crisis referral, a reading only the lower crisis bar
+    routes is coached, not referred again)."""
     late, late_routed, ordinary, ordinary_routed, stuck = 0, 0, 0, 0, 0
     details = []
     for conv in convs:
-        previous, referred_prev, routed = None, False, []
+        previous, referred_prev, routed, referred = None, False, [], set()
         for turn in conv.turns:
-            kind = screen.check(turn, None if referred_prev else previous)
+            reading = screen.read(turn, None if referred_prev else previous)
+            kind = reading.kind if reading.firm or reading.kind not in referred else None
             routed.append(kind)
+            referred |= {kind} if kind else set()
             referred_prev, previous = kind is not None, turn
         for i, kind in enumerate(routed):
             if conv.disclosure_turn is not None and i == conv.disclosure_turn:

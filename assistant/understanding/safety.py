@@ -69,6 +69,9 @@ class SafetyReading:
     via: str | None = None  # "model", "window", "context" or "backstop"
     scores: dict[str, float] = field(default_factory=dict)  # the router's and each kind's best probability
     ms: float = 0.0
+    # False when only the lower bar for a message read as crisis routed it (``crisis_route``): a reading that
+    # a second referral of the same kind in one session does not rest on alone (``Coach._respond``)
+    firm: bool = True
 
 
 @functools.lru_cache(maxsize=4)
@@ -186,7 +189,8 @@ class SafetyScreen:
             route, probs = np.append(route, sentence_route), np.vstack([probs, sentence_probs])
         scores = {"route": round(float(route.max()), 4),
                   **{k: round(float(probs[:, c].max()), 4) for k, c in zip(KINDS, cols, strict=True)}}
-        return SafetyReading(kind, via, scores, round((time.perf_counter() - started) * 1000, 2))
+        firm = not (via in ("model", "context") and kind == "crisis" and float(route.max()) < threshold)
+        return SafetyReading(kind, via, scores, round((time.perf_counter() - started) * 1000, 2), firm=firm)
 
     def check(self, text: str, previous: str | None = None) -> str | None:
         return self.read(text, previous).kind
