@@ -247,7 +247,8 @@ class Coach:
         if reading.kind and not reminded:
             meta = {"safety": reading.kind, "stage": state.stage, "citations": [], "route": "safety",
                     "safety_via": reading.via, "safety_scores": reading.scores}
-            return referral(reading.kind, self.settings.resources, again=reading.kind in referred), meta
+            return referral(reading.kind, self.settings.resources, again=reading.kind in referred,
+                            firm=reading.firm), meta
         greeting = not earlier and is_greeting(text)  # a first message that only opens the session
         remembered = self._followup(state, text, user_id, first=not earlier, greeting=greeting) if self.memory else None
         if remembered:

@@ -218,6 +218,10 @@ def test_a_borderline_crisis_reading_is_referred_when_nothing_was_referred_befor
                         lambda text, previous=None: SafetyReading("crisis", "model", {"route": 0.55}, firm=False))
     out = coach.turn("Some days I wonder what the point of any of it is.")
     assert out["safety"] == "crisis" and out["safety_reminder"] is None
+    # the unsure reading is referred as a check-in: the same crisis line and emergency number, no question
+    assert out["reply"].startswith("Before we go on, I want to check in") and "?" not in out["reply"]
+    assert "988" in out["reply"] and "emergency" in out["reply"] and "misread" in out["reply"]
+    assert referral("crisis", firm=False) != referral("crisis")
 
 
 def test_the_screen_says_when_only_the_lower_crisis_bar_routed(monkeypatch: pytest.MonkeyPatch) -> None:

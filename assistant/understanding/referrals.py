@@ -60,7 +60,7 @@ def load_resources(path: str | Path | None = None) -> Resources:
 @functools.lru_cache(maxsize=1)
 def _templates() -> dict[str, str]:
     data = load_data("safety")
-    for key in (*SAFETY_KINDS, "again", "resume", "reminder"):
+    for key in (*SAFETY_KINDS, "again", "resume", "reminder", "crisis_check"):
         if not isinstance(data.get(key), str):
             raise ConfigError(f"{PROMPTS_DIR / 'safety.yaml'}: missing text for {key!r}")
     return {k: " ".join(str(v).split()) for k, v in data.items()}
@@ -73,8 +73,9 @@ def _fill(template: str, resources: Resources, **extra: str) -> str:
     return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
 
 
-def referral(kind: str, resources_path: str | Path | None = None, again: bool = False) -> str:
-    """The referral reply for a safety kind; ``again`` for a second disclosure in one conversation."""
+def referral(kind: str, resources_path: str | Path | None = None, again: bool = False, firm: bool = True) -> str:
+    """The referral reply for a safety kind; ``again`` for a second disclosure in one conversation; a first
+    crisis reading that is not ``firm`` (only the lower crisis bar routed it) gets the check-in wording."""
     if kind not in SAFETY_KINDS:
         raise ValueError(f"unknown safety kind {kind!r}; known: {', '.join(SAFETY_KINDS)}")
     resources = load_resources(resources_path)
@@ -84,6 +85,8 @@ def referral(kind: str, resources_path: str | Path | None = None, again: bool = 
         if kind == "crisis":  # never drop the emergency number for a crisis
             text += f" If you are in immediate danger, call {resources.emergency}."
         return text
+    if kind == "crisis" and not firm:
+        return _fill(_templates()["crisis_check"], resources)
     return _fill(_templates()[kind], resources)
 
 
