@@ -55,6 +55,9 @@ _IRONY = re.compile(r"\b(i'?m sure|i am sure|yeah right|oh great|oh good|just gr
                     r"obviously|totally|ugh|sure thing|can'?t wait)\b|/s\b|🙄|😒", re.I)
 _THIRD_SINGULAR = {"he", "she", "it", "this", "that"}
 _SEEMING = {"feel", "seem", "look", "sound"}  # verbs whose "like ..." clause is what they say
+# a phrase that completes its verb's meaning, so a clause cut before it says something else
+_IDIOM_TAILS = {("for", "granted"), ("into", "account"), ("in", "charge"), ("to", "heart"), ("for", "real"),
+                ("at", "face"), ("in", "stride"), ("to", "task"), ("by", "surprise")}
 _CONDITION = {"once", "if", "unless", "until", "provided"}  # a clause that says when the rest holds
 
 
@@ -140,7 +143,10 @@ def _introduces(tokens: list[Any]) -> bool:
     kept = {t.i for t in tokens}
     if root.lemma_ == "be":
         # "I'm a charge nurse on a cardiac unit" is a role; "I'm the person everyone comes to" is not
-        return any(c.dep_ == "attr" and c.i in kept and any(d.lower_ in ("a", "an") for d in c.children)
+        # (also with the article left out, as many non-native speakers write it: "I am pharmacist in a hospital")
+        return any(c.dep_ == "attr" and c.i in kept and c.pos_ == "NOUN"
+                   and (any(d.lower_ in ("a", "an") for d in c.children) or not any(d.dep_ in ("det", "poss")
+                                                                                     for d in c.children))
                    and not any(d.dep_ == "relcl" for d in c.children) for c in root.children)
     return root.lemma_ in ("work", "manage", "run", "teach", "head", "lead") and not any(
         c.dep_ in ("advmod", "neg") and c.i > root.i and c.i in kept for c in root.children)
@@ -231,6 +237,8 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
     if not tokens or root not in tokens:
         return None
     rest = [t.lower_ for t in words if t.i >= tokens[-1].i + 1]
+    if tuple(rest[:2]) in _IDIOM_TAILS:
+        return None  # "you've been taking your best lab technician." cut from "...for granted"
     if any(w in _SECOND_HALF for w in rest) and any(_opens_pair(t, rest) for t in tokens):
         return None  # the first half of a pair: "less because of him" without "and more because of..."
     if any(t.lower_ in _GLOWING for t in tokens) and _IRONY.search(sent.doc.text):
@@ -321,6 +329,9 @@ def _fit_subject(subject: Any) -> bool:
         return low in ("he", "she", "they", "everyone", "nobody", "everybody", "someone")
     if subject.tag_ == "NN" and not any(c.dep_ in ("det", "poss", "nummod", "predet") for c in subject.children):
         return False  # "new ops manager came in" without its article: echoing it reads as broken
+    if any(c.dep_ == "amod" and c.tag_ == "VBG" for c in subject.children) and not any(
+            c.dep_ in ("det", "poss") for c in subject.children):
+        return False  # "Moving teams question.": a heading, misparsed as a subject and its verb
     return subject.pos_ in ("NOUN", "PROPN", "NUM")
 
 

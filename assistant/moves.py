@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -293,10 +293,13 @@ def plain_reflections(path: Path = PROMPTS_DIR / "reflections.yaml") -> dict:
         if not isinstance(data.get(key), dict) or not data[key]:
             raise DataError(f"{path}: field {key}: must be a non-empty mapping")
     for i, p in enumerate(data.get("presupposed", [])):
+        pair = [p] if isinstance(p, str) else [p.get("question"), p.get("said")] if isinstance(p, dict) else [None]
         try:
-            re.compile(p)
+            for pattern in pair:
+                re.compile(pattern)  # type: ignore[arg-type]
         except (re.error, TypeError) as exc:
-            raise DataError(f"{path}: field presupposed.{i}: {exc}") from None
+            raise DataError(f"{path}: field presupposed.{i}: {exc} (a pattern, or `question` and `said` patterns)"
+                            ) from None
     for i, t in enumerate(data.get("topics", [])):
         if not isinstance(t, dict) or not isinstance(t.get("pattern"), str) or not isinstance(t.get("phrase"), str):
             raise DataError(f"{path}: field topics.{i}: needs a pattern and a phrase")
@@ -336,16 +339,20 @@ def plain_reflections(path: Path = PROMPTS_DIR / "reflections.yaml") -> dict:
 
 
 @functools.lru_cache(maxsize=4)
-def _presupposed(path: Path) -> list[re.Pattern[str]]:
+def _presupposed(path: Path) -> list[tuple[re.Pattern[str], re.Pattern[str]]]:
+    """(what a question takes for granted, what the person must have said for it) pairs: a topic's own
+    pattern for both, or a `question` / `said` pair ("your report" needs someone of theirs mentioned)."""
     data = plain_reflections(path)
-    pats = [t["pattern"] for t in data.get("topics", []) if not t.get("general")] + list(data.get("presupposed", []))
-    return [re.compile(rf"\b(?:{p})", re.I) for p in pats]
+    pats: list[Any] = [t["pattern"] for t in data.get("topics", []) if not t.get("general")]
+    pats += list(data.get("presupposed", []))
+    pairs = [(p, p) if isinstance(p, str) else (p["question"], p["said"]) for p in pats]
+    return [(re.compile(rf"\b(?:{q})", re.I), re.compile(rf"\b(?:{s})", re.I)) for q, s in pairs]
 
 
 def presupposes_unsaid(question: str, said: str, path: Path = PROMPTS_DIR / "reflections.yaml") -> bool:
-    """True when the question takes for granted something (a stay interview, pay, a leaderboard) the
-    person has not mentioned in ``said`` (everything they wrote this session)."""
-    return any(p.search(question) and not p.search(said) for p in _presupposed(path))
+    """True when the question takes for granted something (a stay interview, pay, a leaderboard, a report)
+    the person has not mentioned in ``said`` (everything they wrote this session)."""
+    return any(q.search(question) and not s.search(said) for q, s in _presupposed(path))
 
 
 def topic_reflection(text: str, aim: str | None, path: Path = PROMPTS_DIR / "reflections.yaml") -> str | None:
@@ -375,7 +382,8 @@ def _named_feeling(text: str, feelings: dict[str, str]) -> str | None:
             third = r"\b(she|he|they|them|her|him|his|their|team|everyone|people|others|colleagues?|reports?|staff)\b"
             others = re.search(third, " ".join(sentence.split()[-4:]))
             mine = _FIRST_PERSON.search(sentence) or not re.search(third, sentence)
-            if mine and not others and not _NEGATION.search(before):
+            disowned = re.match(r"\W*(not mine|not me\b|isn'?t mine|not my own|not for me)", low[m.end():])
+            if mine and not others and not disowned and not _NEGATION.search(before):
                 found.append((m.start(), word, len(word)))
     return min(found, key=lambda f: (f[0], -f[2]))[1] if found else None
 

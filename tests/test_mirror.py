@@ -77,6 +77,9 @@ def test_the_main_clause_in_the_second_person(text: str, want: str) -> None:
     "With those two I don't worry.",                   # the phrase left out limits what is denied
     "i could say no and look at the specialist route. or take the manager job for a year.",  # one option of several
     "Yes, I will do like this.",                       # points at words the reflection leaves out
+    "Moving teams question.",                          # a heading, misparsed as a subject and its verb
+    "I've been taking my best lab technician for granted.",  # never cut before "for granted"
+    "I am pharmacist in a hospital in Montreal.",      # a role, with its article left out
 ])
 def test_nothing_when_it_cannot_be_built_cleanly(text: str) -> None:
     assert mirror(text) is None

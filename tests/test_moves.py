@@ -142,10 +142,11 @@ def test_a_feeling_the_person_named_gets_its_own_question(tmp_path: Path) -> Non
     assert feeling_question("I'm torn about the offer.") == "What is pulling you each way?"
     assert feeling_question("I'm not worried about the review.") is None  # negated
     assert feeling_question("The team feels overlooked after the launch.") is None  # someone else's
+    assert feeling_question("Burnout. Not mine. My best project manager's.") is None  # disowned right after
     # what the feeling is about is already said: not asked again, a question that goes under it instead
     assert feeling_question("I'm so nervous.") == "What exactly are you afraid might happen?"
     assert feeling_question("Honestly I'm scared she will say it is not a priority.") == (
-        "If that did happen, what would it mean for you?")
+        "What would tell you whether that fear is right?")
     assert feeling_question("I'm torn between the team and the craft.") == "What matters most to you on each side?"
     assert feeling_question("I feel nervous, I guess.") == "What exactly are you afraid might happen?"
     bad = tmp_path / "reflections.yaml"
@@ -154,7 +155,19 @@ def test_a_feeling_the_person_named_gets_its_own_question(tmp_path: Path) -> Non
     plain_reflections.cache_clear() if hasattr(plain_reflections, "cache_clear") else None
     with pytest.raises(DataError, match=r"reflections\.yaml: field feeling_questions\.What is the restlessness"):
         plain_reflections(bad)
-    bad.write_text(text.replace('ask: "If that did happen, what would it mean for you?"', 'ask: "Tell me more."'),
+    bad.write_text(text.replace('ask: "What would tell you whether that fear is right?"', 'ask: "Tell me more."'),
                    encoding="utf-8")
     with pytest.raises(DataError, match=r"reflections\.yaml: field said_already\.What exactly are you afraid.*\.ask"):
         plain_reflections(bad)
+
+
+def test_a_question_about_your_report_needs_someone_of_theirs_in_what_was_said() -> None:
+    """The audience signal can be wrong on a first message; "your report" is never asked of someone who has
+    mentioned nobody else (prompts/reflections.yaml: presupposed, a `question` / `said` pair)."""
+    from assistant.moves import presupposes_unsaid
+
+    question = "What do you know about what attracted your report to the offer?"
+    assert presupposes_unsaid(question, "I have an offer from a competitor for regional sales manager. 30% more.")
+    assert not presupposes_unsaid(question, "One of my engineers has an offer from a competitor.")
+    assert not presupposes_unsaid(question, "She told me she has an offer.")
+    assert not presupposes_unsaid("What would you like to be different?", "I have an offer.")
