@@ -307,6 +307,14 @@ def plain_reflections(path: Path = PROMPTS_DIR / "reflections.yaml") -> dict:
             re.compile(t["pattern"])
         except re.error as exc:
             raise DataError(f"{path}: field topics.{i}.pattern: {exc}") from None
+    for i, c in enumerate(data.get("contradicted", [])):
+        try:
+            if not isinstance(c, dict):
+                raise TypeError("needs `question` and `said` patterns")
+            re.compile(c["question"])
+            re.compile(c["said"])
+        except (re.error, TypeError, KeyError) as exc:
+            raise DataError(f"{path}: field contradicted.{i}: {exc}") from None
     for aim, text in data["about"].items():
         if not isinstance(text, str) or "{topic}" not in text or not text.endswith("."):
             raise DataError(f"{path}: field about.{aim}: a statement ending with '.' that contains {{topic}}")
@@ -349,10 +357,19 @@ def _presupposed(path: Path) -> list[tuple[re.Pattern[str], re.Pattern[str]]]:
     return [(re.compile(rf"\b(?:{q})", re.I), re.compile(rf"\b(?:{s})", re.I)) for q, s in pairs]
 
 
+@functools.lru_cache(maxsize=4)
+def _contradicted(path: Path) -> list[tuple[re.Pattern[str], re.Pattern[str]]]:
+    data = plain_reflections(path)
+    return [(re.compile(rf"\b(?:{c['question']})", re.I), re.compile(rf"\b(?:{c['said']})", re.I))
+            for c in data.get("contradicted", [])]
+
+
 def presupposes_unsaid(question: str, said: str, path: Path = PROMPTS_DIR / "reflections.yaml") -> bool:
     """True when the question takes for granted something (a stay interview, pay, a leaderboard, a report)
-    the person has not mentioned in ``said`` (everything they wrote this session)."""
-    return any(q.search(question) and not s.search(said) for q, s in _presupposed(path))
+    the person has not mentioned in ``said`` (everything they wrote this session), or something they said
+    is not so (``contradicted``: a report's future after they said the report resigned)."""
+    return (any(q.search(question) and not s.search(said) for q, s in _presupposed(path))
+            or any(q.search(question) and s.search(said) for q, s in _contradicted(path)))
 
 
 def topic_reflection(text: str, aim: str | None, path: Path = PROMPTS_DIR / "reflections.yaml") -> str | None:

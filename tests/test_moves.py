@@ -171,3 +171,13 @@ def test_a_question_about_your_report_needs_someone_of_theirs_in_what_was_said()
     assert not presupposes_unsaid(question, "One of my engineers has an offer from a competitor.")
     assert not presupposes_unsaid(question, "She told me she has an offer.")
     assert not presupposes_unsaid("What would you like to be different?", "I have an offer.")
+
+
+def test_a_question_contradicted_by_what_was_said_is_not_asked() -> None:
+    """A report's future with the team is not asked about after the person said the report resigned."""
+    from assistant.moves import presupposes_unsaid
+
+    question = "What does success look like for your report six months from now, in their own words?"
+    assert presupposes_unsaid(question, "star engineer resigned this morning. 4 weeks notice. what now")
+    assert not presupposes_unsaid(question, "My star engineer seems bored lately.")
+    assert not presupposes_unsaid("What do you most want to learn from how they leave?", "She resigned today.")
