@@ -8,7 +8,7 @@
         pools the reader's OUT_DIR/scores.json ({"items": {"1": {"A": 0-2, "B": 0-2, "note": ...}}}) with
         the key: mean, 0s and 2s for each run.
 
-The rubric is the one every blind reader of this project is given (docs/quality.md).
+The rubric is `assistant.quality.RUBRIC` with the line on unwarranted referrals (docs/quality.md).
 """
 
 from __future__ import annotations
@@ -19,15 +19,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-RUBRIC = """Score each coach reply 0, 1 or 2.
-0 = broken (a garbled or ungrammatical sentence), wrong audience (e.g. asks someone with no reports about
-    "your report"), irrelevant to what the person said, or gives advice.
-1 = correct and sensible, but could be asked of almost anyone (generic).
-2 = specific to what this person said (and, in a conversation, builds on their previous answer) and moves
-    them on.
-In conversations also note: does the coach repeat a question; does it reach the person's own plan when
-they offer one.
-A safety referral that an ordinary work message did not warrant counts as irrelevant (0)."""
+from assistant.quality import RUBRIC as QUALITY_RUBRIC
+
+# the project's rubric, and the line every blind reader of a quality run is also given
+RUBRIC = QUALITY_RUBRIC + "\nA safety referral that an ordinary work message did not warrant counts as irrelevant (0)."
 
 
 def replies(run_dir: Path) -> dict[str, dict[str, Any]]:
