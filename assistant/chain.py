@@ -243,8 +243,8 @@ class Coach:
         # once a crisis referral has been given, a message that only the lower crisis bar routes is coached,
         # with the support named again: three referrals in a row for a father who snapped at his son and a
         # man who wants out of his company left no conversation (a firm reading is still referred again)
-        reminded = bool(reading.kind) and not reading.firm and reading.kind in referred
-        if reading.kind and not reminded:
+        reminded = bool(reading.kind) and not reading.refers(referred)
+        if reading.refers(referred):
             meta = {"safety": reading.kind, "stage": state.stage, "citations": [], "route": "safety",
                     "safety_via": reading.via, "safety_scores": reading.scores}
             return referral(reading.kind, self.settings.resources, again=reading.kind in referred,

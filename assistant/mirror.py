@@ -107,7 +107,7 @@ _ILL = re.compile(r"\b(?<!['’])ill(?=\s+(?:(?:just|probably|prob|never|always|
                   r"make|take|see|let|book|bring|raise|write|call|email|message|put|keep|start|stop|look|find|"
                   r"work|check|wait|push|pitch|lose|quit|leave|give|show|set|meet|sit|figure|sort|deal|handle|"
                   r"come|run|own|follow|prep|prepare|draft|reach|reply|explain|agree|accept|decline|update|"
-                  r"probably|tell|block|end|schedule|apply|burn|cry|snap|regret|hate|miss|lose)\b)", re.I)
+                  r"probably|block|end|schedule|apply|burn|cry|snap|regret|hate|miss)\b)", re.I)
 
 
 def unsquash(text: str) -> str:

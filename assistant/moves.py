@@ -390,6 +390,12 @@ _NEGATION = re.compile(r"\b(not|never|no|isn't|aren't|wasn't|don't|doesn't|didn'
 def _named_feeling(text: str, feelings: dict[str, str]) -> str | None:
     """The feeling word the person used about themselves (the longest at the first place), unless negated just
     before; a feeling of someone else ("the team feels overlooked") is not theirs."""
+    found = _feeling_at(text, feelings)
+    return found[0] if found else None
+
+
+def _feeling_at(text: str, feelings: dict[str, str]) -> tuple[str, int] | None:
+    """``_named_feeling``'s word and where it ends in ``text``."""
     low = text.lower()
     found: list[tuple[int, str, int]] = []
     for word in feelings:
@@ -402,7 +408,10 @@ def _named_feeling(text: str, feelings: dict[str, str]) -> str | None:
             disowned = re.match(r"\W*(not mine|not me\b|isn'?t mine|not my own|not for me)", low[m.end():])
             if mine and not others and not disowned and not _NEGATION.search(before):
                 found.append((m.start(), word, len(word)))
-    return min(found, key=lambda f: (f[0], -f[2]))[1] if found else None
+    if not found:
+        return None
+    start, word, length = min(found, key=lambda f: (f[0], -f[2]))
+    return word, start + length
 
 
 def feeling_reflection(text: str, path: Path = PROMPTS_DIR / "reflections.yaml") -> str | None:
@@ -417,23 +426,23 @@ def feeling_question(text: str, path: Path = PROMPTS_DIR / "reflections.yaml") -
     """A question about the feeling the person named ("What is the restlessness pointing you toward?"), from
     ``feeling_questions`` in reflections.yaml; None when they named none it has a question for."""
     data = plain_reflections(path)
-    word = _named_feeling(text, data["feelings"])
+    found = _feeling_at(text, data["feelings"])
+    if found is None:
+        return None
+    word, end = found
     question = next((q for q, words in (data.get("feeling_questions") or {}).items() if word in words), None)
-    if word is None or question is None:
+    if question is None:
         return None
     instead = (data.get("said_already") or {}).get(question)
-    if instead and _says_what(text, word, instead["after"]):
+    if instead and _says_what(text[end:], instead["after"]):
         return str(instead["ask"])
     return question
 
 
-def _says_what(text: str, word: str, after: str) -> bool:
-    """Does the sentence go on to say what the feeling is about ("scared she will say it is not a priority",
-    "torn between the team and the craft")? Three words or more after the feeling word, beginning as
+def _says_what(after_word: str, after: str) -> bool:
+    """Does the sentence go on, after the feeling word, to say what the feeling is about ("scared she will
+    say it is not a priority", "torn between the team and the craft")? Three words or more, beginning as
     ``after`` says."""
-    m = re.search(rf"\b{re.escape(word)}\b", text, re.I)
-    if m is None:
-        return False
-    rest = re.split(r"[.!?;\n]", text[m.end():])[0]
+    rest = re.split(r"[.!?;\n]", after_word)[0]
     return (len(re.findall(r"[a-z']+", rest, re.I)) >= 3
             and re.match(rf"\s*(?:{after})\b", rest, re.I) is not None)

@@ -96,7 +96,7 @@ def conversation_report(convs: list[Conversation], screen: SafetyScreen) -> dict
         previous, referred_prev, routed, referred = None, False, [], set()
         for turn in conv.turns:
             reading = screen.read(turn, None if referred_prev else previous)
-            kind = reading.kind if reading.firm or reading.kind not in referred else None
+            kind = reading.kind if reading.refers(referred) else None
             routed.append(kind)
             referred |= {kind} if kind else set()
             referred_prev, previous = kind is not None, turn

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,11 @@ class SafetyReading:
     # False when only the lower bar for a message read as crisis routed it (``crisis_route``): a reading that
     # a second referral of the same kind in one session does not rest on alone (``Coach._respond``)
     firm: bool = True
+
+    def refers(self, referred: Collection[str]) -> bool:
+        """Is this reading referred, given the kinds already referred in the session? A reading that is not
+        firm is coached (with the support named again) once its kind has been referred."""
+        return bool(self.kind) and (self.firm or self.kind not in referred)
 
 
 @functools.lru_cache(maxsize=4)
