@@ -23,11 +23,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
+from . import writer
 from .config import Settings
 from .errors import CoachError, InputError, NotFoundError, check_text
 from .guard import check_reply, clean_reply, reflection_problems, reply_grammar
 from .knowledge import load_questions
-from .llm import backend_failure, get_chat_model, token_counter
+from .llm import LlamaCppChat, backend_failure, get_chat_model, load_writer, token_counter
 from .mirror import mirror
 from .moves import (
     BANK_FLOOR,
@@ -321,8 +322,18 @@ class Coach:
             meta = self._grounding(reply, stage, pages, [], [])
             meta.update({"route": "quoted" if '"' in quoted else "feeling", **self._signals_meta(read)})
             return reply, meta
+        written, problems = self._written(sid, state, text, stage, read)
+        if written:
+            reply = written
+            state.reflected.append(reply.rsplit(". ", 1)[0] + ".")
+            meta = self._grounding(reply, stage, pages, [], [])
+            meta.update({"route": "written", **self._signals_meta(read)})
+            state.asked.append(reply.rsplit(". ", 1)[-1])
+            return reply, meta
         reply, meta = self._generate(sid, state, text, stage, pages, questions, reflection)
         meta.update(self._signals_meta(read))
+        if problems:
+            meta["writer_rejected"] = problems
         question = reply.rsplit(". ", 1)[-1]
         state.asked.append(question)
         return reply, meta
@@ -651,6 +662,26 @@ class Coach:
         meta["fallback"] = True
         meta["rejected"] = drafts
         return reply, meta
+
+    @functools.cached_property
+    def writer(self) -> Any:
+        """The embedded model with the writer's adapter (``assistant/writer.py``), when it is shipped and on."""
+        model = self._model if self._model is not None else (self.model if self.settings.backend == "embedded"
+                                                              else None)
+        if not (self.settings.writer and isinstance(model, LlamaCppChat) and writer.ADAPTER.is_file()):
+            return None
+        return load_writer(model.model_path, str(writer.ADAPTER), model.n_ctx, model.n_threads)
+
+    def _written(self, sid: str, state: GrowState, text: str, stage: str,
+                 read: dict[str, Any]) -> tuple[str | None, list[str]]:
+        """The writer's reply, or None and why (nothing when there is no writer)."""
+        if self.writer is None:
+            return None, []
+        turns = self.store.turns(sid)[:-1]
+        previous = [{"person": a.text, "coach": b.text} for a, b in zip(turns, turns[1:], strict=False)
+                    if a.role == "user" and b.role == "assistant" and not b.meta.get("safety")]
+        return writer.write(self.writer, read["audience"], stage, previous[-3:], text, state.asked,
+                            state.reflected)
 
     def _grounding(self, reply: str, stage: str, pages: list[Hit], questions: list[Hit],
                    problems: list[list[str]]) -> dict[str, Any]:

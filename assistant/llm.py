@@ -57,13 +57,24 @@ def _load_llama(path: str, n_ctx: int, n_threads: int | None) -> Any:
     return _LOADED[key]
 
 
-def _open_llama(path: str, n_ctx: int, n_threads: int | None) -> Any:
+def load_writer(path: str, adapter: str, n_ctx: int, n_threads: int | None) -> Any:
+    """The embedded model with the writer's LoRA adapter applied, loaded once per process (its own context,
+    so the adapter never touches the model that chooses among questions)."""
+    key = (f"{path}+{adapter}", n_ctx, n_threads)
+    if key not in _LOADED:
+        _LOADED[key] = _open_llama(path, n_ctx, n_threads, lora_path=adapter)
+    return _LOADED[key]
+
+
+def _open_llama(path: str, n_ctx: int, n_threads: int | None, lora_path: str | None = None) -> Any:
     try:
         from llama_cpp import Llama
     except ImportError as exc:  # pragma: no cover - set-up problem
         raise ConfigError("llama-cpp-python is not installed; run `make setup`") from exc
     try:
-        return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=512, seed=7, verbose=False)
+        extra = {"lora_path": lora_path} if lora_path else {}
+        return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_batch=512, seed=7, verbose=False,
+                     **extra)
     except (ValueError, RuntimeError) as exc:
         raise ConfigError(f"cannot load model {path}: {exc}") from exc
 
