@@ -324,12 +324,14 @@ class Coach:
             return reply, meta
         written, problems = self._written(sid, state, text, stage, read)
         if written:
-            reply = written
-            state.reflected.append(reply.rsplit(". ", 1)[0] + ".")
-            meta = self._grounding(reply, stage, pages, [], [])
+            reflection, question = writer.split_reply(written) or ("", written)
+            state.reflected.append(reflection)
+            state.asked.append(question)
+            meta = self._grounding(written, stage, pages, [], [])
             meta.update({"route": "written", **self._signals_meta(read)})
-            state.asked.append(reply.rsplit(". ", 1)[-1])
-            return reply, meta
+            if problems:
+                meta["writer_rejected"] = problems  # the greedy draft's problems, when the sampled one was used
+            return written, meta
         reply, meta = self._generate(sid, state, text, stage, pages, questions, reflection)
         meta.update(self._signals_meta(read))
         if problems:

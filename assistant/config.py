@@ -69,9 +69,10 @@ class Settings(BaseSettings):
     n_threads: int | None = Field(None, validation_alias=AliasChoices("n_threads", "COACH_N_THREADS"))
     temperature: float = Field(0.2, validation_alias=AliasChoices("temperature", "COACH_TEMPERATURE"))
     max_tokens: int = Field(96, validation_alias=AliasChoices("max_tokens", "COACH_MAX_TOKENS"))
-    # the embedded model writes the reply itself with the fine-tuned adapter (evals/models/writer-lora.gguf)
-    # when it is shipped; off: it only chooses among the library's questions (docs/chain.md, step 8)
-    writer: bool = Field(True, validation_alias=AliasChoices("writer", "COACH_WRITER"))
+    # experimental, off by default: the embedded model writes the reply itself with a fine-tuned adapter
+    # (scripts/train_writer.py, placed at evals/models/writer-lora.gguf); off, it only chooses among the
+    # library's questions (docs/chain.md, step 8). Measured on blind13 in docs/quality.md, "The reply writer"
+    writer: bool = Field(False, validation_alias=AliasChoices("writer", "COACH_WRITER"))
     timeout: float = Field(20.0, gt=0, validation_alias=AliasChoices("timeout", "COACH_TIMEOUT"))  # per turn, s
     resources: Path | None = Field(None, validation_alias=AliasChoices("resources", "COACH_RESOURCES"))
     # turns served at once by `coach serve`; default 2 on the embedded model (one llama context, turns

@@ -112,6 +112,11 @@ some any all each every one ever never now still even much many like feel feels 
 want wants get got make made think know thing things way lot bit""".split())
 
 
+_FIRST_PERSON = re.compile(r"\b(I|I'm|I've|I'd|I'll|my|me|mine|myself)\b")
+# a capitalised word that does not open a sentence: a name, a place, a company
+_NAME = re.compile(r"(?<=[a-z,;:] )[A-Z][a-z][\w'-]*")
+
+
 def content_words(text: str) -> set[str]:
     """Words that carry what was said: no common words, no contractions ("you're", "that's")."""
     return {w for w in (x.strip("'") for x in _WORD.findall(text.lower().replace("\u2019", "'")))
@@ -135,9 +140,11 @@ def split_reply(text: str) -> tuple[str, str] | None:
 def faithful(reflection: str, question: str, said: str, context: str = "") -> list[str]:
     """Why a written reply cannot be used (empty when it can): it must stay with what the person said.
 
-    Every content word of the reflection that is not a common word must be one the person (or the earlier
-    turns) used, or share its first five letters with one; the question must use at least one of the
-    person's own content words, so it could not have been asked of anyone else.
+    At most two content words of the reflection may be new (not used by the person or the earlier turns, nor
+    sharing their first five letters with one): room to name a feeling, not to invent a fact. The reflection
+    speaks to the person, never as them ("I…", "my…"); no name, place or company the person did not write;
+    no "why", no part over 30 words; and the question uses at least one of the person's own content words,
+    so it could not have been asked of anyone else.
     """
     own = content_words(said) | content_words(context)
     stems = {w[:5] for w in own}
@@ -145,19 +152,30 @@ def faithful(reflection: str, question: str, said: str, context: str = "") -> li
     new = [w for w in content_words(reflection) if w not in own and w[:5] not in stems]
     if len(new) > 2:
         problems.append("reflection adds words the person did not use: " + ", ".join(sorted(new)[:5]))
+    if _FIRST_PERSON.search(reflection):
+        problems.append("reflection speaks as the person (first person)")
+    known = set(re.findall(r"[A-Za-z][\w'-]*", f"{said} {context}"))
+    names = [w for w in _NAME.findall(f"{reflection} {question}") if w not in known]
+    if names:
+        problems.append("names what the person did not: " + ", ".join(names[:3]))
+    if question.lower().startswith("why") or len(question.split()) > 30 or len(reflection.split()) > 30:
+        problems.append("question starts with why, or a part is over 30 words")
     if not (content_words(question) & content_words(said)) and not any(
             w[:5] in {x[:5] for x in content_words(said)} for w in content_words(question)):
         problems.append("question uses none of the person's words")
     return problems
 
 
-def generate(llama: Any, messages: list[dict[str, str]], max_tokens: int = 72) -> str:
-    """Greedy decoding of the writer's reply (llama-cpp-python ``Llama`` with the adapter loaded)."""
-    out = llama.create_chat_completion(messages=messages, temperature=0.0, max_tokens=max_tokens,
-                                       repeat_penalty=1.1, stop=["<|im_end|>", "\n"])
+def generate(llama: Any, messages: list[dict[str, str]], max_tokens: int = 72, temperature: float = 0.0) -> str:
+    """The writer's reply (llama-cpp-python ``Llama`` with the adapter loaded): greedy, or sampled with a fixed
+    seed, so a turn gives the same reply every time."""
+    out = llama.create_chat_completion(messages=messages, temperature=temperature, max_tokens=max_tokens,
+                                       repeat_penalty=1.1, stop=["<|im_end|>", "\n"], seed=7)
     return str(out["choices"][0]["message"]["content"]).strip()
 
 
+# the greedy reply, then one sampled one when it fails a check
+TRIES = (0.0, 0.7)
 ADAPTER = Path(__file__).resolve().parents[1] / "evals" / "models" / "writer-lora.gguf"
 
 
@@ -166,24 +184,37 @@ def write(llama: Any, audience: str, stage: str, previous: Sequence[dict[str, st
     """The writer's reply when it passes every check, else None and why not.
 
     Checks: one statement then one question; faithful to the person's words (``faithful``); the guard's rules
-    (one open question, last, no advice, no garbled sentence); the right audience; nothing said before."""
+    (one open question, last, no advice, no garbled sentence); the right audience; nothing said before. The
+    greedy reply is tried first, then one sampled reply (``TRIES``)."""
+
+    messages = prompt_messages(audience, stage, previous, message)
+    context = " ".join(t.get("person", "") for t in previous)
+    seen = {_norm(q) for q in asked} | {_norm(r) for r in reflected}
+    problems: list[str] = []
+    for temperature in TRIES:
+        text = generate(llama, messages, temperature=temperature)
+        found = _problems(text, message, context, audience, seen)
+        if not found:
+            return text, problems
+        problems += found
+    return None, problems
+
+
+def _problems(text: str, message: str, context: str, audience: str, seen: set[str]) -> list[str]:
     from .guard import check_reply
     from .quality import audience_mismatch
 
-    text = generate(llama, prompt_messages(audience, stage, previous, message))
     parts = split_reply(text)
     if parts is None:
-        return None, [f"not a reflection and a question: {text!r}"]
+        return [f"not a reflection and a question: {text!r}"]
     reflection, question = parts
-    context = " ".join(t.get("person", "") for t in previous)
     problems = faithful(reflection, question, message, context)
     problems += check_reply(text)
     if audience_mismatch(text, audience):
         problems.append("audience")
-    seen = {_norm(q) for q in asked} | {_norm(r) for r in reflected}
     if _norm(question) in seen or _norm(reflection) in seen:
         problems.append("said before")
-    return (None if problems else f"{reflection} {question}"), problems
+    return problems
 
 
 def _norm(text: str) -> str:

@@ -51,7 +51,7 @@ def test_a_reflection_that_adds_what_was_not_said_or_a_question_that_could_be_as
 
 
 class _Scripted:
-    """A stand-in for llama.cpp's Llama: replies with the given texts in turn."""
+    """A stand-in for llama.cpp's Llama: replies with the given texts in turn, the last one from then on."""
 
     def __init__(self, *replies: str) -> None:
         self.replies = list(replies)
@@ -59,7 +59,8 @@ class _Scripted:
 
     def create_chat_completion(self, messages: list[dict[str, str]], **_: object) -> dict:
         self.prompts.append(messages)
-        return {"choices": [{"message": {"content": self.replies.pop(0)}}]}
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]  # the last one repeats
+        return {"choices": [{"message": {"content": reply}}]}
 
 
 def _coach_with(settings: Settings, monkeypatch: pytest.MonkeyPatch, llama: _Scripted):
