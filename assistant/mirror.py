@@ -110,18 +110,43 @@ _ILL = re.compile(r"\b(?<!['’])ill(?=\s+(?:(?:just|probably|prob|never|always|
                   r"probably|block|end|schedule|apply|burn|cry|snap|regret|hate|miss)\b)", re.I)
 
 
+# chat shorthand a reflection should not copy back: written out, and asides that carry no content left out
+# (blind readers scored reflections that echoed "bc its" or "tbh" as generic at best)
+_SHORTHAND = {"bc": "because", "bcs": "because", "cuz": "because", "coz": "because", "ppl": "people",
+              "rn": "right now", "tho": "though", "thru": "through", "u": "you", "pls": "please", "plz": "please",
+              "idk": "I don't know", "w/o": "without"}
+_SHORTHAND_RE = re.compile(r"(?<![\w'’/])(" + "|".join(re.escape(k) for k in _SHORTHAND) + r")(?![\w'’/])(?!\.\w)",
+                           re.I)  # not "U.S."
+_ASIDE = re.compile(r"[ \t]*(?<![\w'’])(?:tbh|tbf|lol|lmao|ngl|imo|imho|fwiw|haha+|smh)(?![\w'’])[ \t]*([.!,;]?)",
+                    re.I)
+
+
 def unsquash(text: str) -> str:
-    """Contractions typed without an apostrophe, restored ("i dont" -> "i don't", "ill say" -> "I'll say").
+    """Contractions typed without an apostrophe, restored ("i dont" -> "i don't", "ill say" -> "I'll say"),
+    and chat shorthand written out ("bc" -> "because"; "tbh", "lol" left out).
 
     >>> unsquash("my manager assumes ill say yes and i dont know")
     "my manager assumes I'll say yes and i don't know"
     >>> unsquash("I felt ill all week")
     'I felt ill all week'
+    >>> unsquash("i want out bc its boring tbh. lol")
+    'i want out because its boring.'
     """
     def keep_case(m: re.Match[str]) -> str:
         word = _SQUASHED[m.group(1).lower()]
         return word[:1].upper() + word[1:] if m.group(1)[:1].isupper() else word
 
+    def aside(m: re.Match[str]) -> str:
+        return m.group(1) or " "
+
+    def expand(m: re.Match[str]) -> str:
+        word = _SHORTHAND[m.group(1).lower()]
+        return word[:1].upper() + word[1:] if m.group(1)[:1].isupper() else word
+
+    text = _SHORTHAND_RE.sub(expand, text)
+    text = _ASIDE.sub(aside, text)
+    text = re.sub(r"\s+([.!,;])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
+    text = re.sub(r"([.!;,])[.!;,]+", r"\1", text)
     return _ILL.sub("I'll", _SQUASHED_RE.sub(keep_case, text))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import Settings
-from assistant.mirror import mirror
+from assistant.mirror import mirror, unsquash
 from assistant.quality import broken_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,3 +148,18 @@ def test_the_closing_reflection_quotes_the_plan(settings: Settings) -> None:
     assert reply == ('You have a plan in your own words: "I\'ll ask my director on Monday whether I can present '
                      'the results."')
     assert coach._plan_reflection("Something, I guess.") == "You have a plan in your own words."
+
+
+@pytest.mark.parametrize("text, reflection", [
+    ("i feel like a fraud tbh", "It sounds like you feel like a fraud."),
+    ("my vp will push back on that tho", "It sounds like your vp will push back on that."),
+    ("i just want someone to know i exist lol", "It sounds like you just want someone to know you exist."),
+    ("idk if i want the lead role", "It sounds like you don't know if you want the lead role."),
+])
+def test_chat_shorthand_is_written_out_and_asides_are_left_out(text: str, reflection: str) -> None:
+    """Blind readers scored reflections that copied "bc its" or "tbh" back as generic at best."""
+    assert mirror(text) == reflection
+
+
+def test_an_abbreviation_is_not_read_as_shorthand() -> None:
+    assert "U.S." in unsquash("The U.S. team and ppl in the UK") and "people" in unsquash("ppl in the UK")
