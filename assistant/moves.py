@@ -405,13 +405,42 @@ def _feeling_at(text: str, feelings: dict[str, str]) -> tuple[str, int] | None:
             third = r"\b(she|he|they|them|her|him|his|their|team|everyone|people|others|colleagues?|reports?|staff)\b"
             others = re.search(third, " ".join(sentence.split()[-4:]))
             mine = _FIRST_PERSON.search(sentence) or not re.search(third, sentence)
+            # the whole sentence: "The boring stuff doesn't get done, and the team has noticed she gets a pass"
+            whole = sentence + re.split(r"[.!?;\n]", low[m.start():])[0]
+            mine = mine and (_FIRST_PERSON.search(whole) or not re.search(third, whole))
             disowned = re.match(r"\W*(not mine|not me\b|isn'?t mine|not my own|not for me)", low[m.end():])
-            if mine and not others and not disowned and not _NEGATION.search(before):
+            if (mine and not others and not disowned and not _NEGATION.search(before)
+                    and not _someone_elses(text, m.start())):
                 found.append((m.start(), word, len(word)))
     if not found:
         return None
     start, word, length = min(found, key=lambda f: (f[0], -f[2]))
     return word, start + length
+
+
+# words that may be the subject of a feeling and still leave it the speaker's ("the work is boring")
+_THINGS = frozenset("it this that work job role stuff thing things everything everything's life week day days part "
+                    "project projects team's company place".split())
+
+
+def _someone_elses(text: str, at: int) -> bool:
+    """Does the parse give the feeling word at ``at`` a subject who is someone else ("Star employee bored.",
+    "My analyst seems bored")? A thing as subject ("the work is boring") leaves it the speaker's."""
+    from .mirror import parser
+
+    doc = parser()(text[:1000])
+    token = next((t for t in doc if t.idx <= at < t.idx + len(t.text)), None)
+    if token is None:
+        return False
+    heads = [token, token.head] if token.dep_ in ("acomp", "attr", "xcomp", "oprd", "conj", "amod") else [token]
+    for head in heads:
+        for child in head.children:
+            if child.dep_ in ("nsubj", "nsubjpass"):
+                word = child.lower_
+                if word in ("i", "we", "me") or word in _THINGS:
+                    return False
+                return child.pos_ in ("NOUN", "PROPN") or word in ("he", "she", "they")
+    return False
 
 
 def feeling_reflection(text: str, path: Path = PROMPTS_DIR / "reflections.yaml") -> str | None:

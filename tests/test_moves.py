@@ -73,6 +73,12 @@ def test_report_talk_to_a_high_performer_is_refused_on_load(tmp_path: Path) -> N
     ("I feel completely overlooked", "overlooked"),
     ("I'm tired of smiling through it", "had enough"),
     ("she seems bored lately", None),
+    # someone else's feeling by the parse's subject, or in a sentence about someone else (blind13 o18, o32)
+    ("Star employee bored. Ideas?", None),
+    ("My analyst seems bored lately.", None),
+    ("The boring stuff just doesn't get done, and the team has noticed she gets a pass.", None),
+    ("My work is boring and I hate it.", "stretching"),  # a thing as subject leaves the feeling theirs
+    ("so bored. six years on the same product", "stretching"),
 ])
 def test_feeling_reflections_are_the_speakers_own_and_not_negated(text: str, expected: str | None) -> None:
     got = feeling_reflection(text)
