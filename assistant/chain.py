@@ -666,7 +666,7 @@ class Coach:
         return reply, meta
 
     @functools.cached_property
-    def writer(self) -> Any:
+    def writer_model(self) -> Any:
         """The embedded model with the writer's adapter (``assistant/writer.py``), when it is shipped and on."""
         model = self._model if self._model is not None else (self.model if self.settings.backend == "embedded"
                                                               else None)
@@ -677,12 +677,12 @@ class Coach:
     def _written(self, sid: str, state: GrowState, text: str, stage: str,
                  read: dict[str, Any]) -> tuple[str | None, list[str]]:
         """The writer's reply, or None and why (nothing when there is no writer)."""
-        if self.writer is None:
+        if self.writer_model is None:
             return None, []
         turns = self.store.turns(sid)[:-1]
         previous = [{"person": a.text, "coach": b.text} for a, b in zip(turns, turns[1:], strict=False)
                     if a.role == "user" and b.role == "assistant" and not b.meta.get("safety")]
-        return writer.write(self.writer, read["audience"], stage, previous[-3:], text, state.asked,
+        return writer.write(self.writer_model, read["audience"], stage, previous[-3:], text, state.asked,
                             state.reflected)
 
     def _grounding(self, reply: str, stage: str, pages: list[Hit], questions: list[Hit],

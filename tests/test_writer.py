@@ -67,7 +67,7 @@ def _coach_with(settings: Settings, monkeypatch: pytest.MonkeyPatch, llama: _Scr
     from assistant.chain import Coach
 
     coach = Coach(settings, remember=False)
-    monkeypatch.setattr(Coach, "writer", property(lambda self: llama))
+    monkeypatch.setattr(Coach, "writer_model", property(lambda self: llama))
     return coach
 
 
@@ -105,3 +105,11 @@ def test_a_question_already_asked_is_not_written_again(settings: Settings, monke
     first = coach.turn("Ana wants part-time and I feel stuck.")
     second = coach.turn("Ana still wants part-time, I'm torn.", session_id=first["session"])
     assert not second["reply"].endswith("What do you know about why Ana wants part-time now?")
+
+
+def test_the_writer_is_off_unless_asked_for(settings: Settings) -> None:
+    """Blind readers scored its replies far below the chosen ones (docs/quality.md): opt-in only."""
+    from assistant.chain import Coach
+
+    assert Settings().writer is False and Settings(writer=True).writer is True
+    assert Coach(settings, remember=False).writer_model is None  # the fake backend never writes
