@@ -61,13 +61,22 @@ from .understanding.turn import TurnSignals
 
 _INJECTION = re.compile(
     r"(ignore (all |your |the |any )?(previous |prior |above )?(rules|instructions|prompt|guidelines)|"
-    r"disregard (your|the|all)|system prompt|your (instructions|prompt|rules|guidelines|guard)|"
-    r"^\s*(system|developer|admin)\s*[:>\]]|\[(system|admin)\]|<\s*system|you are now|pretend (you are|to be|you're)|"
-    r"act as|role-?play|from now on|developer mode|jailbreak|\bdan\b|new instructions|override|"
-    r"just (tell|give) me|stop asking|no (more )?questions|give me (the answer|three|3|a list|steps|a script)|"
-    r"tell me what to do|what would you do|answer directly|straight answer|don't ask me|"
-    r"print (your|the)|repeat (the|your) (text|words|prompt)|reveal|\bsystem (notice|message|override|update)\b|"
+    r"disregard (your|the|all|any) [\w\s-]{0,30}?(rules?|instructions|prompt|guidelines|polic(y|ies)|restrictions?)|"
+    r"system prompt|your (instructions|prompt|rules|guidelines|guard)|"
+    r"^\s*(system|developer|admin|override)\s*[:>\]!]|\[(system|admin)[^\]]*\]|<\s*system|you are now|pretend (you are|you're)|"
+    r"(^|[.!?]\s+|please |now )act as|role-?play (as|that you|where you)|you (will|must|shall) role-?play|"
+    r"from now on,? (you|answer|respond|reply|just|only|do not|don't)|developer mode|jailbreak|"
+    r"do anything now|new instructions|override (your|the|all|any|previous) [\w\s-]{0,20}?(rules?|instructions|"
+    r"prompt|guard|safety|settings|polic(y|ies)|restrictions?)|"
+    r"just (tell|give) me|stop asking (me )?(questions|me questions)|no more questions|no questions,? (please|just)|"
+    r"give me (the answer|three|3|a list|steps|a script)|"
+    r"tell me what to do|what would you do|answer directly|(give me|want|need) a straight answer(?! from)|"
+    r"don't ask me (any )?(more )?questions|"
+    r"print (your|the) (prompt|instructions|system|rules|hidden)|repeat (the|your) (text|words|prompt)|"
+    r"reveal (your|the) (prompt|instructions|system|rules|hidden)|\bsystem (notice|message|override|update)\b|"
     r"hidden (text|instructions|prompt)|drop the (coaching|questions|act|routine)|stop coaching)", re.I | re.M)
+# the "DAN" jailbreak by its name, in capitals only: Dan is a colleague's name in ordinary talk (blind13 c01)
+_DAN = re.compile(r"\bDAN\b|\b[Yy]ou are (now )?[Dd]an\b")
 
 
 # the GROW signal's probability above which a plain reflection may say what the message does: on the grow dev
@@ -100,7 +109,7 @@ def _mirrored(state: GrowState, text: str) -> str | None:
 
 def is_injection(message: str) -> bool:
     """Prompt-injection and "just tell me" pressure."""
-    return bool(_INJECTION.search(message))
+    return bool(_INJECTION.search(message) or _DAN.search(message))
 
 
 def _check_message(message: str, limit: int) -> str:
