@@ -329,7 +329,9 @@ def test_a_hung_model_server_fails_within_the_turn_budget_and_keeps_the_message(
         listener.close()
     line = assert_one_error_line(proc)
     assert f"127.0.0.1:{port}" in line and "time budget" in line, line
-    assert elapsed < 3 + 30, elapsed  # the budget plus a cold process start, never the old 128 s
+    # the budget plus a cold process start (17-27 s on a 2-core machine, more under load: 3 + 30 failed once
+    # beside another test run), never the old 128 s
+    assert elapsed < 3 + 50, elapsed
     s = store()
     sids = [r[0] for r in s._db.execute("SELECT id FROM sessions").fetchall()]
     texts = [t.text for sid in sids for t in s.turns(sid)]
