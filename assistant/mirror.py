@@ -69,6 +69,12 @@ def parser() -> Any:
     return spacy.load(MODEL, exclude=["ner"])
 
 
+@functools.lru_cache(maxsize=64)
+def parsed(text: str) -> Any:
+    """The parse of ``text``, kept for the turn's other readers of the same words (read-only)."""
+    return parser()(text)
+
+
 def mirror(text: str, lead: str = "It sounds like") -> str | None:
     """"<lead> <the person's main clause, in the second person>." (no lead: the clause as a sentence; the
     chain always gives a reflective stem, or "you need to..." reads as advice): of the
@@ -132,22 +138,17 @@ def unsquash(text: str) -> str:
     >>> unsquash("i want out bc its boring tbh. lol")
     'i want out because its boring.'
     """
-    def keep_case(m: re.Match[str]) -> str:
-        word = _SQUASHED[m.group(1).lower()]
-        return word[:1].upper() + word[1:] if m.group(1)[:1].isupper() else word
+    def keep_case(table: dict[str, str]) -> Any:
+        def sub(m: re.Match[str]) -> str:
+            word = table[m.group(1).lower()]
+            return word[:1].upper() + word[1:] if m.group(1)[:1].isupper() else word
+        return sub
 
-    def aside(m: re.Match[str]) -> str:
-        return m.group(1) or " "
-
-    def expand(m: re.Match[str]) -> str:
-        word = _SHORTHAND[m.group(1).lower()]
-        return word[:1].upper() + word[1:] if m.group(1)[:1].isupper() else word
-
-    text = _SHORTHAND_RE.sub(expand, text)
-    text = _ASIDE.sub(aside, text)
+    text = _SHORTHAND_RE.sub(keep_case(_SHORTHAND), text)
+    text = _ASIDE.sub(lambda m: m.group(1) or " ", text)
     text = re.sub(r"\s+([.!,;])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
     text = re.sub(r"([.!;,])[.!;,]+", r"\1", text)
-    return _ILL.sub("I'll", _SQUASHED_RE.sub(keep_case, text))
+    return _ILL.sub("I'll", _SQUASHED_RE.sub(keep_case(_SQUASHED), text))
 
 
 _NOTHING = {"i", "do", "not", "n't", "really", "even", "just", "actually", "honestly", "know", "sure", "be", "'m",

@@ -426,9 +426,9 @@ _THINGS = frozenset("it this that work job role stuff thing things everything ev
 def _someone_elses(text: str, at: int) -> bool:
     """Does the parse give the feeling word at ``at`` a subject who is someone else ("Star employee bored.",
     "My analyst seems bored")? A thing as subject ("the work is boring") leaves it the speaker's."""
-    from .mirror import parser
+    from .mirror import parsed
 
-    doc = parser()(text[:1000])
+    doc = parsed(text[:1000])  # feeling_reflection and feeling_question read the same message
     token = next((t for t in doc if t.idx <= at < t.idx + len(t.text)), None)
     if token is None:
         return False

@@ -160,8 +160,7 @@ def faithful(reflection: str, question: str, said: str, context: str = "") -> li
         problems.append("names what the person did not: " + ", ".join(names[:3]))
     if question.lower().startswith("why") or len(question.split()) > 30 or len(reflection.split()) > 30:
         problems.append("question starts with why, or a part is over 30 words")
-    if not (content_words(question) & content_words(said)) and not any(
-            w[:5] in {x[:5] for x in content_words(said)} for w in content_words(question)):
+    if not {w[:5] for w in content_words(question)} & {w[:5] for w in content_words(said)}:
         problems.append("question uses none of the person's words")
     return problems
 
