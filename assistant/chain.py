@@ -36,6 +36,7 @@ from .moves import (
     MOVES_CACHE,
     QUESTION_FLOOR,
     REFLECT,
+    SITUATION_FLOOR,
     Match,
     Move,
     MoveLibrary,
@@ -103,8 +104,12 @@ def _first_unused(options: list[str], used: list[str], fallback: str | None = No
 
 
 def _mirrored(state: GrowState, text: str) -> str | None:
-    """The person's own main clause, parsed and put in the second person, led differently each time."""
-    return mirror(text, lead=MIRROR_LEADS[len(state.reflected) % len(MIRROR_LEADS)])
+    """The person's own main clause, parsed and put in the second person, led differently each time; none when
+    a reader would call it garbled (the guard would refuse the reply, and the fallback kept the same reflection)."""
+    from .quality import broken_sentences
+
+    said = mirror(text, lead=MIRROR_LEADS[len(state.reflected) % len(MIRROR_LEADS)])
+    return None if said and broken_sentences(said) else said
 
 
 def is_injection(message: str) -> bool:
@@ -549,7 +554,8 @@ class Coach:
             context.append((read["previous"], previous_weight))
         # the situation is the one closest to this message or to the session's opening message
         about = [read["opening"]] if read.get("opening") is not None else []
-        ranked = self.moves.rank(context, stage, read["audience"], set(state.asked), situation_from=about)
+        ranked = self.moves.rank(context, stage, read["audience"], set(state.asked), situation_from=about,
+                                 min_close=SITUATION_FLOOR)
         # never a question that takes for granted what the person has not said, or speaks to the other audience
         ranked = [(m, v) for m, v in ranked if not presupposes_unsaid(m.text, read["said"])
                   and not audience_mismatch(m.text, read["audience"])]

@@ -42,6 +42,10 @@ _AGREEMENT = re.compile(r"(^|[,;]\s*|\b(that|and|but|if|when|because|like|so)\s+
                         r"\byou're (a|an|the) \w+ (got|was|has|is|did|took|said)\b|"
                         r"\byou('re| are) (got|had|did|went|was|were|been|has|have|closed|started|finished)\b|"
                         r"\b(\w+) \1\b", re.I)
+# a subject named and then taken up again by a pronoun ("your best operator, 9 years here, he knows…"): the
+# person's non-native or spoken word order, which is not English once put after a reflective stem
+_RESUMED = re.compile(r"^(it sounds like|it seems like|so|you're saying|you are saying)\s+(your|the|a|an|this|that|"
+                      r"his|her|their|our)\s+[^,]{1,40},\s+(?:[^,]{1,40},\s+)?(he|she|they|it|we)\s+\w+", re.I)
 _DANGLING_Q = re.compile(r"\b(the|a|an|and|or|but|my|your|than|because|whether)\s*[?]$", re.I)
 _NO_MAIN = re.compile(r"\bthat if\b[^,]*[.]$|^it sounds like (you're |you are )?\w+ that\b[^,]*\bif\b[^,]*[.]$", re.I)
 _DANGLING = re.compile(r"\b(the|a|an|and|or|but|if|it's|its|my|your|as|"
@@ -70,6 +74,7 @@ def broken_sentences(reply: str) -> list[str]:
         bad = bad or bool(m and m.group(1).lower() == "it sounds like" and m.group(2).endswith("ed")
                           and m.group(2)[:1].islower())  # "It sounds like offered…", not "It sounds like Ahmed…"
         dangling = _DANGLING_Q if s.endswith("?") else _DANGLING
+        bad = bad or bool(_RESUMED.search(bare))
         bad = bad or bool(_AGREEMENT.search(bare)) or bool(dangling.search(bare)) or bool(_NO_MAIN.search(bare))
         bad = bad or (not s.endswith("?") and bool(_FIRST_PERSON.search(bare)))
         bad = bad or bare[0].islower() or s.count("(") != s.count(")") or s.count('"') % 2 == 1

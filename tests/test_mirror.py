@@ -163,3 +163,17 @@ def test_chat_shorthand_is_written_out_and_asides_are_left_out(text: str, reflec
 
 def test_an_abbreviation_is_not_read_as_shorthand() -> None:
     assert "U.S." in unsquash("The U.S. team and ppl in the UK") and "people" in unsquash("ppl in the UK")
+
+
+def test_a_reflection_a_reader_would_call_garbled_is_not_offered() -> None:
+    """The mirror keeps a non-native writer's resumed subject ("my best operator, 9 years here, he knows…");
+    the chain does not offer it, so the reply falls back to a plain reflection instead of the guard refusing the
+    reply and the fallback keeping the same sentence (blind14 o03)."""
+    from assistant.chain import _mirrored
+    from assistant.stages import GrowState
+
+    text = "My best operator, 9 years here, he knows every machine better than the engineers."
+    made = mirror(text)
+    assert made and broken_sentences(made)
+    assert _mirrored(GrowState(), text) is None
+    assert _mirrored(GrowState(), "My lead keeps presenting my analysis as his own.")

@@ -19,6 +19,9 @@ BROKEN = [
     "It sounds like got offered to lead the EU launch. What appeals?",
     "It sounds like you're afraid that if you say no to the management role. What then?",
     "It sounds like my boss took the credit. What do you want?",
+    # a subject taken up again by a pronoun, as a non-native writer put it (blind14 o03)
+    "It sounds like your best operator, 9 years here, he knows every machine better than the engineers. What now?",
+    "So your manager, she keeps changing the plan. What do you want?",
 ]
 FINE = [
     "It sounds like the work has stopped stretching you. What would a real stretch look like?",
@@ -31,6 +34,10 @@ FINE = [
     "So that is where things stand right now. What have you tried so far?",
     # a name after the stem is not a participle ("It sounds like offered to lead..." is)
     'It sounds like Ahmed keeps asking for a "Lead" title. What do you think sits underneath it?',
+    # an aside between the subject and its verb is English
+    "It sounds like your manager, who you trust, keeps changing the plan. What would you ask her?",
+    "So your lead, Sam, wants the role. What do you want for him?",
+    "It sounds like after the review, they ignored you. What did that cost you?",
 ]
 
 
