@@ -43,6 +43,13 @@ REFLECT = 0.60  # a library reflection this close (cosine) to the message, from 
 # reaches this (else a bank question for the stage): on the dev openers, read by hand, 0.90 kept about
 # half the library questions and cut the off-topic ones from 18 of 50 to 3 of 22
 QUESTION_FLOOR = 0.90
+# and only when its own situation is this close (cosine, best of the message and the session's opening) to what
+# was said. Chosen on the blind readers' scores of library questions (`scripts/library_by_readers.py`: 544
+# readings in the scored runs of `evals/blind`-`blind12`): below 0.55 a library question scored a mean of 0.76
+# with 47 % zeros (it took a neighbouring situation's premise for granted: "your new role", "the role they
+# turned down"), at or above it 1.30 with 23 %; the questions used instead (bank, the person's quoted words, a
+# named feeling) scored 0.88 with 22 % zeros over all those runs, 1.10 with 9 % in the 2026-12-03 runs
+SITUATION_FLOOR = 0.55
 # a bank question tied to a topic (retention, stepping in, recognition...) is offered only when it is this close
 # (cosine) to the message; questions tagged only `coaching` / `coaching-models` fit any message. Chosen on the
 # blind readers' scores of bank questions (`blind3`-`blind7`, docs/quality.md): below 0.30 a topic question
@@ -264,16 +271,17 @@ class MoveLibrary:
 
     def rank(self, vectors: list[tuple[np.ndarray, float]], stage: str, audience: str | None,
              exclude: set[str] = frozenset(), situations: int = 4, prior: bool = True,
-             situation_from: list[np.ndarray] = ()) -> list[tuple[Move, float]]:
+             situation_from: list[np.ndarray] = (), min_close: float = -1.0) -> list[tuple[Move, float]]:
         """Library moves of one stage (or "reflection") for this audience, from the ``situations`` closest
         situations, ranked by the move's cosine with the given vectors (the message, and with less weight
         the previous one) plus its situation's closeness to the message. ``situation_from``: more messages
-        (the session's opening) whose closest situations count too; a situation's closeness is its best."""
+        (the session's opening) whose closest situations count too; a situation's closeness is its best.
+        ``min_close``: situations less close than this are left out."""
         close: dict[str, float] = {}
         for vec in [vectors[0][0], *situation_from]:
             for s, v in self.scores(vec, audience)[:situations]:
                 close[s.id] = max(v, close.get(s.id, -1.0))
-        near = dict(sorted(close.items(), key=lambda p: -p[1])[:situations])
+        near = {k: v for k, v in sorted(close.items(), key=lambda p: -p[1])[:situations] if v >= min_close}
         keep = [i for i, m in enumerate(self.moves) if m.stage == stage and m.text not in exclude
                 and m.situation.id in near]
         if not keep:

@@ -139,6 +139,24 @@ def test_a_later_message_keeps_the_situation_of_the_sessions_opening() -> None:
     assert len(kept) <= 4  # still the four closest situations, not more
 
 
+def test_a_library_question_needs_its_own_situation_close_to_what_was_said() -> None:
+    """Situations less close than ``SITUATION_FLOOR`` offer no question (readers scored such questions 0 in
+    nearly half their readings: a neighbouring situation's premise); a message close to a situation keeps it."""
+    from assistant.moves import SITUATION_FLOOR, MoveLibrary
+    from assistant.understanding.encoder import embed
+
+    lib = MoveLibrary.load()
+    close, loose = embed(["My manager presented my analysis to the directors as if it were his own work.",
+                          "Lots on my mind lately, hard to say where to begin."])
+    best = lib.scores(close, "high-performer")[0]
+    assert best[1] >= SITUATION_FLOOR
+    assert best[0].id in {m.situation.id for m, _ in lib.rank([(close, 1.0)], "reality", "high-performer",
+                                                               min_close=SITUATION_FLOOR)}
+    assert lib.scores(loose, "high-performer")[0][1] < SITUATION_FLOOR
+    assert lib.rank([(loose, 1.0)], "reality", "high-performer", min_close=SITUATION_FLOOR) == []
+    assert lib.rank([(loose, 1.0)], "reality", "high-performer")  # without the floor the nearest are offered
+
+
 def test_a_feeling_the_person_named_gets_its_own_question(tmp_path: Path) -> None:
     """A question about the feeling they named, theirs and not negated; the table is validated on load."""
     from assistant.moves import PROMPTS_DIR, feeling_question, plain_reflections
