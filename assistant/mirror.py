@@ -463,3 +463,56 @@ def quoted_phrase(text: str) -> str | None:
                 and any(w[:1].islower() for w in words)):
             return phrase
     return None
+
+
+# the person's own question about what to do ("How do I keep my best engineer from leaving?", "Should I take the
+# call?"): the action they ask about, put in the second person, for a question back about it (``asked_action``)
+_ASKED_HOW = re.compile(r"^(?:(?:so|and|but|ok|okay|honestly|basically|seriously|really)[, ]+)*how (?:do|can|should|"
+                        r"could|would|might|will) i (?:even |best |actually |possibly )?(?P<action>[^?]+?)\s*\?+$|"
+                        r"^(?:(?:so|and|but|ok|okay)[, ]+)*how to (?P<action2>[^?]+?)\s*\?+$", re.I)
+_ASKED_SHOULD = re.compile(r"^(?:(?:so|and|but|ok|okay)[, ]+)*(?P<aux>should|do) i (?:even |just |still )?"
+                           r"(?P<action>[^?]+?)\s*\?+$", re.I)
+# "Do I need a sponsor?", "Should I be worried?" ask about a state, not something they would do
+_NOT_AN_ACTION = re.compile(r"^(need|want|have|be|feel|like|know|think|care|deserve|seem|look|sound|mind|"
+                            r"get the feeling|even)\b", re.I)
+_VAGUE_OBJECT = re.compile(r"^\w+(?: (?:about|with|to|on|through|of))? (?:it|this|that|them|things|this situation|"
+                           r"the situation|that situation|this one|all this|all of this)$", re.I)
+
+
+def asked_action(text: str) -> tuple[str, str] | None:
+    """("how" or "should", the action in the second person) for the first question in the message that asks how
+    to do something or whether to do one thing, when the action can be put back cleanly; None otherwise. Not
+    "should I X or Y" (a choice; the action is two), not a state ("Do I need a sponsor?"), not a vague action
+    ("How do I handle this?": the question back would say nothing the person did not).
+
+    >>> asked_action("My star asked for a raise I can't give. How do I have that conversation without losing her?")
+    ('how', 'have that conversation without losing her')
+    >>> asked_action("Recruiter offered 30% more. Should I even take the call?")
+    ('should', 'take the call')
+    >>> asked_action("How do I handle this?") is None
+    True
+    """
+    from .quality import broken_sentences
+
+    for sent in parsed(unsquash(text[:1000])).sents:
+        s = sent.text.strip()
+        if not s.endswith("?"):
+            continue
+        how, should = _ASKED_HOW.match(s), _ASKED_SHOULD.match(s)
+        if how:
+            kind, action = "how", (how.group("action") or how.group("action2") or "")
+        elif should and not re.search(r"\bor\b", should.group("action"), re.I) and not _NOT_AN_ACTION.match(
+                should.group("action")):
+            kind, action = "should", should.group("action")
+        else:
+            continue
+        action = action.strip(" ,")
+        made = mirror(f"I want to {action}.", lead="")
+        if not made or not made.startswith("You want to "):
+            continue
+        action = made[len("You want to "):].rstrip(".")
+        if (len(action.split()) < 2 or _VAGUE_OBJECT.match(action) or re.search(r"\b(i|me|my|mine)\b", action, re.I)
+                or broken_sentences(f"It sounds like you want to {action}.")):
+            continue
+        return kind, action
+    return None

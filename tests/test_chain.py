@@ -294,6 +294,47 @@ def test_a_question_list_in_angles_that_is_not_questions_is_an_error_naming_the_
         load_angles(tmp_path)
 
 
+
+def test_an_asked_questions_template_without_its_action_is_an_error_naming_the_field(tmp_path: Path) -> None:
+    import yaml
+
+    from assistant.errors import DataError
+    from assistant.prompts import PROMPTS_DIR, load_angles
+
+    data = yaml.safe_load((PROMPTS_DIR / "angles.yaml").read_text(encoding="utf-8"))
+    data["asked_questions"]["how"] = "What would it take?"
+    (tmp_path / "angles.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(DataError, match=r"angles.yaml: field asked_questions.how: must be"):
+        load_angles(tmp_path)
+
+
+def test_the_persons_own_question_is_asked_back_about_the_action_in_their_words(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """"How do I…?" and "Should I…?" get a question about that action, put in the second person, before the
+    quoted words and the feeling; not a choice between two, not a state, not a vague "handle this", not once
+    a plan is near, never twice (readers scored replies that ignored the person's question as generic)."""
+    from assistant.mirror import asked_action
+    from assistant.stages import GrowState
+
+    coach = _coach(settings)
+    text = "My star asked for a raise I can't give until next year. How do I have that conversation without losing her?"
+    want = "What would it take to have that conversation without losing her?"
+    assert coach._quoted_question(GrowState(), text, "goal") == want
+    assert coach._quoted_question(GrowState(), text, "options") == want
+    assert coach._quoted_question(GrowState(), text, "way_forward") is None
+    assert coach._quoted_question(GrowState(asked=[want]), text, "goal") != want
+    assert asked_action("Recruiter offered 30% more. Should I even take the call?") == ("should", "take the call")
+    assert asked_action("How can I get my manager to notice my work?") == ("how", "get your manager to notice your work")
+    for not_one in ("Should I take the lead role or stay technical?", "Do I need a sponsor?", "How do I handle this?",
+                    "Should I be worried?", "What should I do?", "I wonder how I keep doing this."):
+        assert asked_action(not_one) is None, not_one
+    # in a turn on the embedded model's path (the fake model chooses like it), with a route of its own
+    monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [])  # nothing in the library fits
+    monkeypatch.setattr(coach.model, "supports_grammar", True)
+    out = coach.turn("How do I keep my best engineer interested? She has been coasting for two months.")
+    assert out["reply"].endswith("What would it take to keep your best engineer interested?"), out
+    assert coach.store.turns(out["session"])[-1].meta["route"] == "asked"
+
 # 9. context budget ----------------------------------------------------------------------------------
 def test_history_is_trimmed_to_the_budget(settings: Settings) -> None:
     coach = _coach(settings)
