@@ -59,13 +59,16 @@ _HP_ONLY = re.compile(r"\byour (own )?(manager|boss|lead|skip-level)\b", re.I)
 
 def broken_sentences(reply: str) -> list[str]:
     """Sentences of a coach reply a reader would call garbled (by rules; a floor, not a judge)."""
-    from .understanding.referrals import resume_line
+    from .understanding.referrals import reminder_opening, resume_line
 
     out: list[str] = []
-    canned = set(split_sentences(resume_line()))  # the product's own line after a referral speaks as "me"
+    # the product's own lines after a referral speak as "me" ("if my last message…", "The support I mentioned…",
+    # whatever contact the organisation configured after it)
+    canned = set(split_sentences(resume_line()))
+    reminder = reminder_opening()
     for s in split_sentences(reply):
         bare = _QUOTED.sub("QUOTE", s.strip())
-        if not bare or s.strip() in canned:
+        if not bare or s.strip() in canned or (reminder and s.strip().startswith(reminder)):
             continue
         m = _STEM.match(bare)
         stem, after = (m.group(1).lower(), m.group(2).lower().strip(",")) if m else ("", "")

@@ -32,6 +32,9 @@ FINE = [
     # the line that resumes coaching after a referral speaks as the product ("my last message")
     "Thanks for carrying on with me; if my last message didn't fit what you meant, let's set it aside. "
     "So that is where things stand right now. What have you tried so far?",
+    # so does the reminder after a borderline referral, whatever contact the organisation configured (blind14)
+    "The support I mentioned is still there whenever you want it: Acme EAP on 0800 123. "
+    "So that is where things stand right now. What have you tried so far?",
     # a name after the stem is not a participle ("It sounds like offered to lead..." is)
     'It sounds like Ahmed keeps asking for a "Lead" title. What do you think sits underneath it?',
     # an aside between the subject and its verb is English

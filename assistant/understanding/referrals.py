@@ -95,6 +95,11 @@ def resume_line() -> str:
     return _templates()["resume"]
 
 
+def reminder_opening() -> str:
+    """The reminder's words before its first resource, the same whatever the organisation configured."""
+    return _templates()["reminder"].split("{")[0].strip()
+
+
 def reminder_line(kind: str, resources_path: str | Path | None = None) -> str:
     """The sentence that opens a coaching reply given after a referral of ``kind`` to a message read as
     borderline: the main contact for that kind, named again."""
