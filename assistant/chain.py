@@ -301,7 +301,13 @@ class Coach:
             return self._hold_role(state, text)
         read = self._understand(state, text, earlier[-1] if earlier else None, opening)
         read["said"] = " ".join([*earlier, text])
-        stage = state.update(text, read["aim"])
+        aim = read["aim"]
+        # a plan said while options are open ends the options stage even when the aim head reads it as more of
+        # the situation: words of a commitment and a step the next-step head reads ("im going to sit down with
+        # him tuesday…" read as reality, 0.61, after the options it chose from; blind14 c02)
+        if state.stage == "options" and aim != "commitment" and is_commitment(text) and self._names_step(read, text):
+            aim = "commitment"
+        stage = state.update(text, aim)
         if state.low_effort_streak:
             return self._new_angle(state, read)
         # someone who wants time before deciding, naming nothing they will do, is not pushed to a plan (the

@@ -31,7 +31,7 @@ _REALITY = re.compile(r"\b(right now|currently|at the moment|so far|i tried|i've
                       r"quarter|year)|every (day|week)|keeps?|happened|since|the problem is|what's happening)\b", re.I)
 _OPTIONS = re.compile(r"\b(i could|we could|maybe i|option|alternatively|or i|one idea|might try|another way|"
                       r"possibility|possibilities|either|what if i)\b", re.I)
-_COMMIT = re.compile(r"\b(i will|i'll|i am going to|i'm going to|i'm gonna|my (first|next) step|first step|"
+_COMMIT = re.compile(r"\b(i will|i'll|i am going to|i['’]?m going to|i['’]?m gonna|my (first|next) step|first step|"
                      r"i commit|i plan to|i've decided|i have decided|by (monday|tuesday|wednesday|thursday|friday|"
                      r"the end of|next)|tomorrow|this week|next week|before our next)\b", re.I)
 _LOW = {"ok", "okay", "k", "kk", "idk", "i don't know", "dunno", "sure", "fine", "yes", "no", "maybe", "whatever",
@@ -46,7 +46,11 @@ def is_low_effort(message: str) -> bool:
 
 
 def is_commitment(message: str) -> bool:
-    return bool(_COMMIT.search(message))
+    """Words of a commitment ("I'll", "I'm going to", "by Friday"), also as typed without apostrophes ("im going
+    to", "ill send it")."""
+    from .mirror import unsquash
+
+    return bool(_COMMIT.search(message) or _COMMIT.search(unsquash(message)))
 
 
 @dataclass

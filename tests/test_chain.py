@@ -325,8 +325,10 @@ def test_the_persons_own_question_is_asked_back_about_the_action_in_their_words(
     assert coach._quoted_question(GrowState(asked=[want]), text, "goal") != want
     assert asked_action("Recruiter offered 30% more. Should I even take the call?") == ("should", "take the call")
     assert asked_action("How can I get my manager to notice my work?") == ("how", "get your manager to notice your work")
+    assert asked_action("Would it be crazy to turn down the promotion?") == ("should", "turn down the promotion")
     for not_one in ("Should I take the lead role or stay technical?", "Do I need a sponsor?", "How do I handle this?",
-                    "Should I be worried?", "What should I do?", "I wonder how I keep doing this."):
+                    "Should I be worried?", "What should I do?", "I wonder how I keep doing this.",
+                    "Is it ok to be bored?"):
         assert asked_action(not_one) is None, not_one
     # in a turn on the embedded model's path (the fake model chooses like it), with a route of its own
     monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [])  # nothing in the library fits
@@ -536,3 +538,31 @@ def test_one_message_about_someone_else_does_not_change_who_is_speaking(settings
     assert coach._audience_guess(state, later, SimpleNamespace(best="manager", p=0.95)) == "high-performer"
     assert len(state.audience_lean) == 3
     assert GrowState.from_dict(state.to_dict()).audience_lean == state.audience_lean  # stored with the session
+
+
+def test_a_plan_said_while_options_are_open_is_closed_even_if_read_as_the_situation(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Words of a commitment (typed without apostrophes too) and a step the next-step head reads end the options
+    stage and record the plan, even when the aim head reads the message as more of the situation; options
+    still being weighed ("I could…") do not."""
+    from assistant.chain import LOCAL_USER
+    from assistant.stages import GrowState, is_commitment
+
+    assert is_commitment("ok im going to ask her thursday") and is_commitment("ill send it over tonight")
+    assert not is_commitment("I felt ill all week")
+    coach = _coach(settings)
+    understand = coach._understand
+
+    def as_situation(*args: object, **kwargs: object) -> dict:
+        read = understand(*args, **kwargs)
+        return {**read, "aim": "reality", "aim_p": 0.61}
+
+    monkeypatch.setattr(coach, "_understand", as_situation)
+    plan = "ok im going to sit down with her on thursday before standup and ask what she needs from me."
+    sid, _ = coach._session(None, LOCAL_USER)
+    state = GrowState(stage="options", coachee_turns=3)
+    reply, meta = coach._coach(sid, state, plan, ["She is my best analyst.", "I could talk to her or wait."])
+    assert state.stage == "way_forward" and state.action_plan, reply
+    weighing = GrowState(stage="options", coachee_turns=3)
+    coach._coach(sid, weighing, "I could talk to her, or maybe wait a month and see.", ["She is my best analyst."])
+    assert weighing.stage == "options" and not weighing.action_plan
