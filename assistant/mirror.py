@@ -470,8 +470,10 @@ def quoted_phrase(text: str) -> str | None:
 _ASKED_HOW = re.compile(r"^(?:(?:so|and|but|ok|okay|honestly|basically|seriously|really)[, ]+)*how (?:do|can|should|"
                         r"could|would|might|will) i (?:even |best |actually |possibly )?(?P<action>[^?]+?)\s*\?+$|"
                         r"^(?:(?:so|and|but|ok|okay)[, ]+)*how to (?P<action2>[^?]+?)\s*\?+$", re.I)
-_ASKED_SHOULD = re.compile(r"^(?:(?:so|and|but|ok|okay)[, ]+)*(?P<aux>should|do) i (?:even |just |still )?"
-                           r"(?P<action>[^?]+?)\s*\?+$", re.I)
+_ASKED_SHOULD = re.compile(r"^(?:(?:so|and|but|ok|okay)[, ]+)*(?:(?P<aux>should|do) i (?:even |just |still )?|"
+                           r"(?:is it|would it be) (?:a |an )?(?:really |totally )?(?:bad idea|good idea|ok|okay|"
+                           r"alright|wrong|terrible|crazy|dumb|stupid|unfair|unreasonable|selfish|fair|smart|wise|"
+                           r"mad|weird|petty|unprofessional) (?:of me |for me )?to )(?P<action>[^?]+?)\s*\?+$", re.I)
 # "Do I need a sponsor?", "Should I be worried?" ask about a state, not something they would do
 _NOT_AN_ACTION = re.compile(r"^(need|want|have|be|feel|like|know|think|care|deserve|seem|look|sound|mind|"
                             r"get the feeling|even)\b", re.I)
@@ -489,6 +491,8 @@ def asked_action(text: str) -> tuple[str, str] | None:
     ('how', 'have that conversation without losing her')
     >>> asked_action("Recruiter offered 30% more. Should I even take the call?")
     ('should', 'take the call')
+    >>> asked_action("They offered me the lead role. Would it be crazy to turn it down?")
+    ('should', 'turn it down')
     >>> asked_action("How do I handle this?") is None
     True
     """
