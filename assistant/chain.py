@@ -83,6 +83,10 @@ _DAN = re.compile(r"\bDAN\b|\b[Yy]ou are (now )?[Dd]an\b")
 # the GROW signal's probability above which a plain reflection may say what the message does: on the grow dev
 # split, commitment readings at 0.7 and over are right 34 of 35 times (0.907 over all), options 36 of 37
 PLAIN_AIM_SURE = 0.7
+# the options stage weighs the options the person named when the grow signal reads options this surely (its
+# blind recall of options is the lowest of the aims, 0.78: a message read as options less surely may be more
+# of the situation)
+OPTIONS_SURE = 0.6
 # a message is taken as the person's plan only when the ``next_step`` head also reads a step in it (at least
 # this probability). Chosen on the GROW dev split: of 43 commitments the GROW head recorded 39 with or without
 # it, and false plans fell from 3 to 1 of 147 (0.4 lost one commitment). In blind conversations the GROW head
@@ -319,6 +323,11 @@ class Coach:
         if (stage == "way_forward" and (committed or is_commitment(text)) and not state.action_plan
                 and self._names_step(read, text)):
             return self._close(sid, state, text, read)
+        # options the person has just named (the grow signal reads options; naming them ends the options stage)
+        # are weighed, not added to
+        if (stage in ("options", "way_forward") and not state.action_plan and read["aim"] == "options"
+                and read.get("aim_p", 0.0) >= OPTIONS_SURE and any(q not in state.asked for q in self.angles["weighing"])):
+            return self._before_plan(state, text, read, angle="weighing", stage=stage)
         # the way forward before any step is named: a question that invites one and assumes none
         if (stage == "way_forward" and not state.action_plan and read["aim"] not in ("options", "commitment")
                 and any(q not in state.asked for q in self.angles["before_plan"])):
@@ -439,17 +448,19 @@ class Coach:
         sims = self.moves.question_vectors(fresh) @ self.moves.question_vectors(state.asked).T
         return [q for q, row in zip(fresh, sims, strict=True) if float(row.max()) < NEAR_REPEAT]
 
-    def _before_plan(self, state: GrowState, text: str, read: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _before_plan(self, state: GrowState, text: str, read: dict[str, Any], angle: str = "before_plan",
+                     stage: str = "way_forward") -> tuple[str, dict[str, Any]]:
         """The way-forward stage while the person is still making sense of things (no step or option named):
-        a reflection, and the unused inviting question closest in meaning to what they said."""
+        a reflection, and the unused inviting question closest in meaning to what they said. With ``angle``
+        "weighing": the options stage after the person named options, a question that weighs them."""
         reflection = self._reflection(state, text, read)
-        unused = [q for q in self.angles["before_plan"] if q not in state.asked]
+        unused = [q for q in self.angles[angle] if q not in state.asked]
         sims = self.moves.question_vectors(unused) @ read["vector"]
         question = unused[max(range(len(unused)), key=lambda i: float(sims[i]))]
         state.asked.append(question)
         reply = f"{reflection} {question}"
-        meta = self._grounding(reply, "way_forward", self.index.search(text, k=2), [], [])
-        meta.update({"route": "before_plan", **self._signals_meta(read)})
+        meta = self._grounding(reply, stage, self.index.search(text, k=2), [], [])
+        meta.update({"route": angle, **self._signals_meta(read)})
         return reply, meta
 
     def _close(self, sid: str, state: GrowState, text: str, read: dict[str, Any]) -> tuple[str, dict[str, Any]]:

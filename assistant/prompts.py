@@ -91,7 +91,7 @@ def load_data(name: str, folder: Path = PROMPTS_DIR) -> dict:
     return read_mapping(folder / f"{name}.yaml")
 
 
-_ANGLE_LISTS = ("low_effort", "before_plan", "closing_questions")
+_ANGLE_LISTS = ("low_effort", "before_plan", "weighing", "closing_questions")
 
 
 def load_angles(folder: Path = PROMPTS_DIR) -> dict:

@@ -566,3 +566,29 @@ def test_a_plan_said_while_options_are_open_is_closed_even_if_read_as_the_situat
     weighing = GrowState(stage="options", coachee_turns=3)
     coach._coach(sid, weighing, "I could talk to her, or maybe wait a month and see.", ["She is my best analyst."])
     assert weighing.stage == "options" and not weighing.action_plan
+
+
+def test_options_the_person_named_are_weighed_not_added_to(settings: Settings,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Options the person names (the grow signal surely reads options; naming them ends the options stage) get a
+    question that weighs them (`weighing` in prompts/angles.yaml), never the same one twice, until a plan; a
+    message it reads otherwise does not."""
+    from assistant.chain import LOCAL_USER
+    from assistant.prompts import load_angles
+    from assistant.stages import GrowState
+
+    weighing = load_angles()["weighing"]
+    coach = _coach(settings)
+    understand = coach._understand
+    reading = {"aim": "options", "aim_p": 0.9}
+    monkeypatch.setattr(coach, "_understand", lambda *a, **k: {**understand(*a, **k), **reading})
+    sid, _ = coach._session(None, LOCAL_USER)
+    state = GrowState(stage="options", coachee_turns=3)
+    named = "I could talk to her directly, move her onto the platform team, or give her the migration to lead."
+    first, meta = coach._coach(sid, state, named, ["She is my best engineer and she is bored."])
+    assert meta["route"] == "weighing" and any(first.endswith(q) for q in weighing), first
+    second, _ = coach._coach(sid, state, named + " Or wait.", ["She is my best engineer and she is bored."])
+    assert second.split(". ")[-1] != first.split(". ")[-1] and state.stage == "way_forward"
+    reading.update({"aim": "reality", "aim_p": 0.9})
+    other, meta = coach._coach(sid, GrowState(stage="options", coachee_turns=3), named, [])
+    assert meta.get("route") != "weighing"
