@@ -164,11 +164,6 @@ class Coach:
         return self._model
 
     @functools.cached_property
-    def _asked_stems(self) -> tuple[str, ...]:
-        """How each ``asked_questions`` template begins (to name the route of a reply built from one)."""
-        return tuple(t.split("{action}")[0] for t in (self.angles.get("asked_questions") or {}).values()) or ("\0",)
-
-    @functools.cached_property
     def opening_questions(self) -> frozenset[str]:
         """Bank questions asked only as a session's first question (``opening: true``)."""
         return frozenset(q.text for q in load_questions(self.settings.knowledge_dir) if q.opening)
@@ -349,12 +344,12 @@ class Coach:
         # the person's words): the words they put in quotes, or the feeling they named, when the library has
         # nothing closer to this message
         own_words = getattr(self.model, "supports_grammar", False) and not any(q.kind == "move" for q in questions)
-        quoted = self._quoted_question(state, text, stage) if own_words else None
-        if quoted:
+        own = self._quoted_question(state, text, stage) if own_words else None
+        if own:
+            quoted, route = own
             state.asked.append(quoted)
             reply = f"{reflection} {quoted}"
             meta = self._grounding(reply, stage, pages, [], [])
-            route = "asked" if quoted.startswith(self._asked_stems) else "quoted" if '"' in quoted else "feeling"
             meta.update({"route": route, **self._signals_meta(read)})
             return reply, meta
         written, problems = self._written(sid, state, text, stage, read)
@@ -481,24 +476,26 @@ class Coach:
             "stage": "way_forward", "citations": cites, "route": "closing", **self._signals_meta(read),
             "remember": [("plan", excerpt(text, "plan"))]}
 
-    def _quoted_question(self, state: GrowState, text: str, stage: str) -> str | None:
+    def _quoted_question(self, state: GrowState, text: str, stage: str) -> tuple[str, str] | None:
         """The person's own question about what to do, asked back about that action ("What would it take to
         keep your best engineer from leaving?"), while they are still working out what they want, what is
         going on and what they could do; else a question about the words they put in quotes ("What do you make
-        of "so close"?"), else about the feeling they named, in the first two stages; only if not asked already."""
+        of "so close"?"), else about the feeling they named, in the first two stages; only if not asked already.
+        Returns the question and its route ("asked", "quoted" or "feeling")."""
         from .mirror import asked_action, quoted_phrase
 
-        found: list[str | None] = []
+        found: list[tuple[str | None, str]] = []
         asked = self.angles.get("asked_questions") or {}
         if asked and stage in ("goal", "reality", "options"):
             action = asked_action(text)
-            found.append(asked[action[0]].format(action=action[1]) if action and action[0] in asked else None)
+            found.append((asked[action[0]].format(action=action[1]) if action and action[0] in asked else None,
+                          "asked"))
         if stage in ("goal", "reality"):
             template = self.angles.get("quoted_question")
             phrase = quoted_phrase(text) if template else None
             # else a question about the feeling they named ("What is the restlessness pointing you toward?")
-            found += [template.format(phrase=phrase) if phrase else None, feeling_question(text)]
-        return next((q for q in found if q and q not in state.asked), None)
+            found += [(template.format(phrase=phrase) if phrase else None, "quoted"), (feeling_question(text), "feeling")]
+        return next(((q, route) for q, route in found if q and q not in state.asked), None)
 
     def _plan_reflection(self, text: str) -> str:
         """The plan's clearest step quoted back in the person's words, else the plain closing reflection."""
