@@ -116,6 +116,14 @@ def _mirrored(state: GrowState, text: str) -> str | None:
     return None if said and broken_sentences(said) else said
 
 
+def _shares_words(a: str, b: str, n: int = 3) -> bool:
+    """Whether the two sentences share a run of ``n`` words."""
+    def runs(s: str) -> set[tuple[str, ...]]:
+        words = re.findall(r"[\w']+", s.lower())
+        return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return bool(runs(a) & runs(b))
+
+
 def is_injection(message: str) -> bool:
     """Prompt-injection and "just tell me" pressure."""
     return bool(_INJECTION.search(message) or _DAN.search(message))
@@ -344,9 +352,13 @@ class Coach:
         # the person's words): the words they put in quotes, or the feeling they named, when the library has
         # nothing closer to this message
         own_words = getattr(self.model, "supports_grammar", False) and not any(q.kind == "move" for q in questions)
-        own = self._quoted_question(state, text, stage) if own_words else None
+        own = self._quoted_question(state, text, stage, reflection) if own_words else None
         if own:
-            quoted, route = own
+            quoted, route, clause = own
+            if clause and clause in reflection:
+                # the question carries the person's clause: the reflection says something else, not it twice
+                state.reflected.remove(reflection)
+                reflection = self._reflection(state, text, read, mirrored=False, unlike=quoted)
             state.asked.append(quoted)
             reply = f"{reflection} {quoted}"
             meta = self._grounding(reply, stage, pages, [], [])
@@ -476,15 +488,21 @@ class Coach:
             "stage": "way_forward", "citations": cites, "route": "closing", **self._signals_meta(read),
             "remember": [("plan", excerpt(text, "plan"))]}
 
-    def _quoted_question(self, state: GrowState, text: str, stage: str) -> tuple[str, str] | None:
+    def _quoted_question(self, state: GrowState, text: str, stage: str,
+                         reflection: str = "") -> tuple[str, str, str | None] | None:
         """The person's own question about what to do, asked back about that action ("What would it take to
         keep your best engineer from leaving?"), while they are still working out what they want, what is
         going on and what they could do; else a question about the words they put in quotes ("What do you make
-        of "so close"?"), else about the feeling they named, in the first two stages; only if not asked already.
-        Returns the question and its route ("asked", "quoted" or "feeling")."""
-        from .mirror import asked_action, quoted_phrase
+        of "so close"?"), else one built on a clause of theirs about what they want, do not want, have to do,
+        love or miss ("What would it cost you to leave the classroom?"), else about the feeling they named, else
+        how someone of theirs sees it ("How do you think your best engineer sees it?"), in the first two stages;
+        only if not asked already, and a clause question only of a kind not asked this session, preferring a
+        clause the reflection does not already say. Returns the question, its route ("asked", "quoted",
+        "clause" or "feeling") and the clause a clause question is built on (else None)."""
+        from .mirror import asked_action, clause_questions, quoted_phrase
 
         found: list[tuple[str | None, str]] = []
+        clauses: dict[str | None, str] = {}
         asked = self.angles.get("asked_questions") or {}
         if asked and stage in ("goal", "reality", "options"):
             action = asked_action(text)
@@ -494,8 +512,35 @@ class Coach:
             template = self.angles.get("quoted_question")
             phrase = quoted_phrase(text) if template else None
             # else a question about the feeling they named ("What is the restlessness pointing you toward?")
-            found += [(template.format(phrase=phrase) if phrase else None, "quoted"), (feeling_question(text), "feeling")]
-        return next(((q, route) for q, route in found if q and q not in state.asked), None)
+            found.append((template.format(phrase=phrase) if phrase else None, "quoted"))
+            built = self._clause_questions(state, clause_questions(text), reflection)
+            clauses = {q: clause for q, clause, _ in built}
+            found += [(q, "clause") for q, _, kind in built if kind != "other_side"]
+            found.append((feeling_question(text), "feeling"))
+            found += [(q, "clause") for q, _, kind in built if kind == "other_side"]
+        return next(((q, route, clauses.get(q)) for q, route in found if q and q not in state.asked), None)
+
+    def _clause_questions(self, state: GrowState, built: list[tuple[str, dict[str, str], str]],
+                          reflection: str) -> list[tuple[str, str, str]]:
+        """(question, clause, kind) from ``prompts/angles.yaml: clause_questions`` for each clause, of kinds
+        not asked yet this session; clauses the reflection does not already say first."""
+        templates = self.angles.get("clause_questions") or {}
+        used = {kind for kind, items in templates.items()
+                if any(q.startswith(t.split("{")[0]) for t in items for q in state.asked)}
+        out = []
+        for kind, slots, clause in sorted(built, key=lambda b: b[2] in reflection):
+            if kind == "other_side" and clause in reflection:
+                # "It sounds like your best engineer is bored. How do you think they see it?": the reflection
+                # stays and names them; the question points back at them
+                if slots["who"] not in ("he", "she"):
+                    slots = {"who": "they", "verb": "see"}
+                clause = ""
+            if kind in templates and kind not in used:
+                question = next((t.format(**slots) for t in templates[kind] if t.format(**slots) not in state.asked),
+                                None)
+                if question:
+                    out.append((question, clause, kind))
+        return out
 
     def _plan_reflection(self, text: str) -> str:
         """The plan's clearest step quoted back in the person's words, else the plain closing reflection."""
@@ -539,7 +584,8 @@ class Coach:
         return {"aim": read["aim"], "situation": m.situation.id if m else None,
                 "situation_score": round(m.score, 3) if m else None}
 
-    def _reflection(self, state: GrowState, text: str, read: dict[str, Any]) -> str:
+    def _reflection(self, state: GrowState, text: str, read: dict[str, Any], mirrored: bool = True,
+                    unlike: str = "") -> str:
         """Well-formed by construction: a library reflection when one is close in meaning to the message, a
         feeling the person named, or a plain reflection of what the message does (its GROW aim). Never one
         already used in the session."""
@@ -548,7 +594,7 @@ class Coach:
                                 situations=3, prior=False)
         if close and close[0][1] >= REFLECT:
             options.append(close[0][0].text)
-        said = _mirrored(state, text)
+        said = _mirrored(state, text) if mirrored else None
         if said:
             options.append(said)
         felt = feeling_reflection(text)
@@ -564,6 +610,8 @@ class Coach:
             options.append(about)
         options += plain_reflections()["aims"].get(aim, [])
         options += plain_reflections()["aims"]["reality"]
+        if unlike:  # not the words of the question it goes with ("something you want to get right" twice)
+            options = [o for o in options if not _shares_words(o, unlike)] or options
         reflection = _first_unused(options, state.reflected)
         state.reflected.append(reflection)
         return reflection

@@ -81,6 +81,19 @@ def mirror(text: str, lead: str = "It sounds like") -> str | None:
     clauses that can be built, the first
     that says what the person feels or wants, else the first that is not only a role ("I'm a nurse"),
     else the first."""
+    built = _built(text)
+    if not built:
+        return None
+    felt = [c for c, tokens in built if any(t.lemma_.lower() in _FELT or t.lower_ in _FELT for t in tokens)]
+    own = [c for c, tokens in built if tokens[0].lower_ in ("i", "my", "our") or tokens[0].pos_ == "VERB"]
+    clause = (felt or own or [built[0][0]])[0]
+    return f"{lead} {clause}." if lead else f"{clause[:1].upper()}{clause[1:]}."
+
+
+@functools.lru_cache(maxsize=64)
+def _built(text: str) -> list[tuple[str, list[Any]]]:
+    """Every clause of the message's first sentences that can be put in the second person cleanly, with its
+    tokens, in the order said."""
     doc = parser()(unsquash(text[:1000]))
     built = []
     for sent in list(doc.sents)[:6]:
@@ -93,12 +106,7 @@ def mirror(text: str, lead: str = "It sounds like") -> str | None:
             made = _clause(span) if span.root.i in (sent.root.i, *[c.i for c in sent.root.children]) else None
             if made and not _introduces(made[1]) and not _says_nothing(made[1]):
                 built.append(made)
-    if not built:
-        return None
-    felt = [c for c, tokens in built if any(t.lemma_.lower() in _FELT or t.lower_ in _FELT for t in tokens)]
-    own = [c for c, tokens in built if tokens[0].lower_ in ("i", "my", "our") or tokens[0].pos_ == "VERB"]
-    clause = (felt or own or [built[0][0]])[0]
-    return f"{lead} {clause}." if lead else f"{clause[:1].upper()}{clause[1:]}."
+    return built
 
 
 # contractions typed without their apostrophe, which the parser misreads ("i dont want" has no verb for it;
@@ -520,3 +528,122 @@ def asked_action(text: str) -> tuple[str, str] | None:
             continue
         return kind, action
     return None
+
+
+# a question built on one of the person's own clauses (``clause_question``): what they want, what they do not
+# want, what they have to do, what they love or miss, and how someone of theirs sees it
+_WANTING = {"want", "hope", "wish", "like"}
+_MUST = {"need", "have"}
+_FOND = {"love", "miss", "enjoy", "hate", "dread"}
+# the head nouns of "my X" that name a person (for "How do you think your X sees it?"): a list, because the
+# parser's small model knows no animacy and "my offer" or "my project" cannot be asked how it sees things
+_PERSON_NOUNS = frozenset("""
+manager boss lead report reports director engineer engineers analyst designer developer dev rep nurse teacher
+colleague colleagues coworker peer peers partner associate chef supervisor head vp ceo cto cfo founder mentor
+mentee team staff employee hire star postdoc student students scientist operator technician foreman adjuster
+dispatcher caseworker officer editor reporter producer writer agent agents assistant accountant architect
+consultant researcher specialist coordinator administrator sysadmin leader people direct directs
+""".split())
+
+
+def _second(tokens: list[Any]) -> str:
+    """The tokens as the person said them, first-person words put in the second person."""
+    words = []
+    for k, t in enumerate(tokens):
+        word = _SWAP[t.lower_] if t.lower_ in _SWAP and t.pos_ == "PRON" else t.text
+        words.append(word + (t.whitespace_ if k < len(tokens) - 1 else ""))
+    return "".join(words).strip()
+
+
+_ASIDES = {"advmod", "advcl", "npadvmod", "parataxis", "appos", "punct", "cc", "conj"}
+
+
+def _span(head: Any, kept: set[int], skip: frozenset[int] = frozenset()) -> list[Any] | None:
+    """The head's phrase inside the clause, without the asides that follow it ("animating" of "animating so
+    much it aches"); None when what is left has a gap or ends on a word that needs more."""
+    if any(c.dep_ in ("ccomp", "dobj", "xcomp", "prt") and c.i not in kept for c in head.children):
+        return None  # "figure out" cut from "figure out what actually motivates you"
+    cut = {t.i for c in head.children if c.dep_ in _ASIDES and c.i > head.i for t in c.subtree}
+    tokens = [t for t in head.subtree if t.i not in skip and t.i not in cut and t.i in kept]
+    if not tokens or any(b.i - a.i != 1 and not all(k in skip | cut for k in range(a.i + 1, b.i))
+                         for a, b in zip(tokens, tokens[1:], strict=False)):
+        return None
+    while tokens and (tokens[-1].is_punct or tokens[-1].pos_ in _DANGLING and tokens[-1].dep_ != "prt"
+                      or tokens[-1].lower_ in _TRAILING):
+        tokens.pop()
+    return tokens or None
+
+
+_TRAILING = {"either", "too", "though", "anyway", "also", "really", "honestly", "now", "again", "then"}
+
+
+def clause_questions(text: str) -> list[tuple[str, dict[str, str], str]]:
+    """(kind, slots, the clause in the second person) for each clause of the message a question can be built
+    on, by construction from the parse, felt clauses first: ``wants`` ("I want to start a supper club":
+    action), ``resists`` ("I don't want to leave the classroom": action), ``must`` ("I have to deliver the
+    360 results next week": action), ``fond`` ("I love the deep technical work": verb, thing) and
+    ``other_side`` ("My best engineer is bored": who, verb). The templates live in
+    ``prompts/angles.yaml: clause_questions``.
+
+    >>> clause_questions("Everyone says I should go into leadership. I don't want to leave the classroom.")
+    [('resists', {'action': 'leave the classroom'}, "you don't want to leave the classroom")]
+    >>> clause_questions("My best engineer is bored.")
+    [('other_side', {'who': 'your best engineer', 'verb': 'sees'}, 'your best engineer is bored')]
+    >>> clause_questions("I love the deep technical work.")
+    [('fond', {'verb': 'love', 'thing': 'the deep technical work'}, 'you love the deep technical work')]
+    """
+    found: list[tuple[str, dict[str, str], str]] = []
+    for clause, tokens in _built(text):
+        kept = {t.i for t in tokens}
+        root = next((t for t in tokens if t.head.i == t.i or t.head.i not in kept), None)
+        if root is None:
+            continue
+        subjects = [c for c in root.children if c.dep_ in ("nsubj", "nsubjpass") and c.i in kept]
+        person = not subjects and tokens[0].i == root.i or bool(subjects) and subjects[0].lower_ == "i"
+        negated = any(c.dep_ == "neg" for c in root.children)
+        made: tuple[str, dict[str, str]] | None = None
+        if person:
+            xcomp = next((c for c in root.children if c.dep_ == "xcomp" and c.pos_ in ("VERB", "AUX")
+                          and any(d.dep_ == "aux" and d.lower_ == "to" and d.i < c.i for d in c.children)), None)
+            objects = [c for c in root.children if c.dep_ in ("dobj", "ccomp") and c.i in kept]
+            would = any(c.dep_ == "aux" and c.lower_ in ("'d", "would", "d") for c in root.children)
+            if xcomp is not None and not objects and not any(d.dep_ in ("nsubj", "nsubjpass")
+                                                              for d in xcomp.children):
+                to = {d.i for d in xcomp.children if d.dep_ == "aux" and d.lower_ == "to"}
+                span = _span(xcomp, kept, to)
+                action = _second(span) if span else ""
+                whole = bool(span) and span[-1].i == tokens[-1].i  # "I don't want to leave." ends on the verb
+                if len(action.split()) < 2 and not whole:
+                    action = ""  # "help" cut from "help him work out his own answer"
+                if (root.lemma_ in _WANTING and (root.lemma_ != "like" or would)) and action:
+                    made = ("resists" if negated else "wants", {"action": action})
+                elif root.lemma_ in _MUST and not negated and action and len(action.split()) >= 3:
+                    made = ("must", {"action": action})
+            elif root.lemma_ in _FOND and not negated and not would:
+                thing = next((c for c in root.children if c.dep_ in ("dobj", "xcomp") and c.i in kept
+                              and (c.dep_ == "dobj" or c.tag_ == "VBG")), None)
+                span = _span(thing, kept) if thing is not None else None
+                if span and 1 <= len(span) <= 8 and not (len(span) == 1 and span[0].pos_ == "PRON"):
+                    made = ("fond", {"verb": root.lemma_, "thing": _second(span)})
+        elif subjects:
+            subject = subjects[0]
+            span = _span(subject, kept)
+            noun = subject.lower_
+            own = any(c.lower_ in ("my", "our") for c in subject.children)
+            if span and len(span) <= 6 and (noun in ("he", "she") or subject.ent_type_ == "PERSON"
+                                           or own and noun in _PERSON_NOUNS):
+                plural = noun == "they" or subject.tag_ == "NNS"
+                who = _second(span)
+                who = who.lower() if noun in ("he", "she") else who
+                made = ("other_side", {"who": who, "verb": "see" if plural else "sees"})
+        if made is None:
+            continue
+        slots = made[1]
+        if any(re.search(r"\b(i|me|my|mine|myself)\b", v, re.I) for v in slots.values()) or (
+                "action" in slots and (_VAGUE_OBJECT.match(slots["action"]) or len(slots["action"].split()) < 2
+                                       and slots["action"].lower() in ("do", "be", "go", "get", "have", "say"))):
+            continue
+        if all(f[:2] != made for f in found):
+            found.append((*made, clause))
+    felt = [f for f in found if f[0] in ("wants", "resists", "fond")]
+    return felt + [f for f in found if f not in felt]

@@ -319,8 +319,8 @@ def test_the_persons_own_question_is_asked_back_about_the_action_in_their_words(
     coach = _coach(settings)
     text = "My star asked for a raise I can't give until next year. How do I have that conversation without losing her?"
     want = "What would it take to have that conversation without losing her?"
-    assert coach._quoted_question(GrowState(), text, "goal") == (want, "asked")
-    assert coach._quoted_question(GrowState(), text, "options") == (want, "asked")
+    assert coach._quoted_question(GrowState(), text, "goal")[:2] == (want, "asked")
+    assert coach._quoted_question(GrowState(), text, "options")[:2] == (want, "asked")
     assert coach._quoted_question(GrowState(), text, "way_forward") is None
     again = coach._quoted_question(GrowState(asked=[want]), text, "goal")
     assert again is None or again[0] != want
@@ -501,17 +501,17 @@ def test_words_the_person_put_in_quotes_are_asked_about(settings: Settings,
 
     coach = _coach(settings)
     text = "Third promotion cycle and my manager said I was 'so close' again. I'm tired of hearing it."
-    assert coach._quoted_question(GrowState(), text, "reality") == ('What do you make of "so close"?', "quoted")
+    assert coach._quoted_question(GrowState(), text, "reality")[:2] == ('What do you make of "so close"?', "quoted")
     assert coach._quoted_question(GrowState(), text, "way_forward") is None
     asked = GrowState(asked=['What do you make of "so close"?'])  # then the feeling named ("tired of")
-    assert coach._quoted_question(asked, text, "goal") == ("What exactly have you had enough of?", "feeling")
+    assert coach._quoted_question(asked, text, "goal")[:2] == ("What exactly have you had enough of?", "feeling")
     asked.asked.append("What exactly have you had enough of?")
     assert coach._quoted_question(asked, text, "goal") is None
     assert coach._quoted_question(GrowState(), "My title is 'Principal Consultant' now.", "goal") is None
     # with nothing in quotes, the feeling they named (prompts/reflections.yaml: feeling_questions)
     restless = "I'm so restless lately, three years on the same product."
     assert coach._quoted_question(GrowState(), restless, "goal") == ("What is the restlessness pointing you toward?",
-                                                                     "feeling")
+                                                                     "feeling", None)
     assert "so close" not in coach.turn(text)["reply"]  # a free-writing model writes its own question
     monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [])  # nothing in the library fits
     monkeypatch.setattr(coach.model, "supports_grammar", True)  # chooses among candidates, as embedded
@@ -594,3 +594,34 @@ def test_options_the_person_named_are_weighed_not_added_to(settings: Settings,
     reading.update({"aim": "reality", "aim_p": 0.9})
     other, meta = coach._coach(sid, GrowState(stage="options", coachee_turns=3), named, [])
     assert meta.get("route") != "weighing"
+
+
+def test_a_clause_of_the_persons_is_asked_about_once_a_session(settings: Settings,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing in the library close, a question is built on what the person does not want; the reflection
+    then says something else, not the same clause twice; a second message gets no second question of that
+    kind."""
+    coach = _coach(settings)
+    monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [])
+    monkeypatch.setattr(coach.model, "supports_grammar", True)
+    text = "I've taught primary for 11 years. Everyone says I should go into leadership. I don't want to leave the classroom."
+    out = coach.turn(text)
+    reflection, question = out["reply"].rsplit(". ", 1)
+    assert question == "What would it cost you to leave the classroom?", out
+    assert "leave the classroom" not in reflection
+    assert coach.store.turns(out["session"])[-1].meta["route"] == "clause"
+    again = coach.turn("I really don't want to lose the time with the kids, it's why I do this.", out["session"])
+    assert "What would it cost you" not in again["reply"] and "What is it about having to" not in again["reply"]
+
+
+def test_a_clause_questions_template_with_an_unknown_slot_is_an_error_naming_the_field(tmp_path: Path) -> None:
+    import yaml
+
+    from assistant.errors import DataError
+    from assistant.prompts import PROMPTS_DIR, load_angles
+
+    data = yaml.safe_load((PROMPTS_DIR / "angles.yaml").read_text(encoding="utf-8"))
+    data["clause_questions"]["fond"] = ["What is it about {action} that you {verb}?"]
+    (tmp_path / "angles.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(DataError, match=r"angles.yaml: field clause_questions.fond.0: must be one question"):
+        load_angles(tmp_path)

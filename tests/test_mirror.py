@@ -177,3 +177,54 @@ def test_a_reflection_a_reader_would_call_garbled_is_not_offered() -> None:
     assert made and broken_sentences(made)
     assert _mirrored(GrowState(), text) is None
     assert _mirrored(GrowState(), "My lead keeps presenting my analysis as his own.")
+
+
+@pytest.mark.parametrize("text, kind, slots", [
+    ("Everyone says I should go into leadership. I don't want to leave the classroom.", "resists",
+     {"action": "leave the classroom"}),
+    ("Got an offer, 20% more. I don't really want to leave.", "resists", {"action": "leave"}),
+    ("I want to start a monthly supper club on my days off, my own menus.", "wants",
+     {"action": "start a monthly supper club on your days off"}),
+    ("I have to deliver 360 results to my top performer next week.", "must",
+     {"action": "deliver 360 results to your top performer"}),
+    ("I miss animating so much it physically aches.", "fond", {"verb": "miss", "thing": "animating"}),
+    ("My best engineer is bored.", "other_side", {"who": "your best engineer", "verb": "sees"}),
+    ("She doesn't share leads and the team can't stand her.", "other_side", {"who": "she", "verb": "sees"}),
+])
+def test_a_question_is_built_on_the_persons_own_clause(text: str, kind: str, slots: dict[str, str]) -> None:
+    from assistant.mirror import clause_questions
+
+    found = clause_questions(text)
+    assert found and found[0][:2] == (kind, slots), found
+
+
+@pytest.mark.parametrize("text", [
+    "I'd like to fix it.",                                # a vague action says nothing they did not
+    "I'd like to figure out what actually motivates me now, honestly.",  # the action's object would be cut
+    "My offer expires on Friday.",                        # "my offer" cannot see anything
+    "How do I keep her?",                                 # a question: asked back elsewhere
+    "They keep moving the deadline.",                     # "they" may be anyone
+])
+def test_no_clause_question_where_it_would_not_read_cleanly(text: str) -> None:
+    from assistant.mirror import clause_questions
+
+    assert not [f for f in clause_questions(text) if f[0] in ("wants", "other_side") and
+                (f[1].get("action") in ("fix it", "figure out") or f[1].get("who") in ("your offer", "they"))]
+
+
+def test_clause_questions_over_the_blind_openers_read_as_whole_sentences(settings: Settings) -> None:
+    """Every question the templates build from the blind writers' openers is one well-formed sentence."""
+    from assistant.mirror import clause_questions
+    from assistant.prompts import load_angles
+
+    templates = load_angles()["clause_questions"]
+    built = 0
+    for path in sorted(ROOT.glob("evals/blind*/openers.jsonl"))[:6]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            for kind, slots, _clause in clause_questions(json.loads(line)["text"]):
+                for template in templates[kind]:
+                    question = template.format(**slots)
+                    built += 1
+                    assert not broken_sentences(question), question
+                    assert not re.search(r"\b(I|me|my|mine)\b", question), question
+    assert built > 50
