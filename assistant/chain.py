@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import time
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -533,11 +534,14 @@ class Coach:
                 # "It sounds like your best engineer is bored. How do you think they see it?": the reflection
                 # stays and names them; the question points back at them
                 if slots["who"] not in ("he", "she"):
-                    slots = {"who": "they", "verb": "see"}
+                    slots = {"who": "they", "verb": "see", "whom": "them"}
                 clause = ""
             if kind in templates and kind not in used:
-                question = next((t.format(**slots) for t in templates[kind] if t.format(**slots) not in state.asked),
-                                None)
+                # which wording first depends on the clause, so different people are not all asked the same
+                items = templates[kind]
+                start = zlib.crc32(clause.encode() or slots["who"].encode()) % len(items) if "who" in slots else 0
+                question = next((q for t in items[start:] + items[:start]
+                                 if (q := t.format(**slots)) not in state.asked), None)
                 if question:
                     out.append((question, clause, kind))
         return out

@@ -582,13 +582,13 @@ def clause_questions(text: str) -> list[tuple[str, dict[str, str], str]]:
     on, by construction from the parse, felt clauses first: ``wants`` ("I want to start a supper club":
     action), ``resists`` ("I don't want to leave the classroom": action), ``must`` ("I have to deliver the
     360 results next week": action), ``fond`` ("I love the deep technical work": verb, thing) and
-    ``other_side`` ("My best engineer is bored": who, verb). The templates live in
+    ``other_side`` ("My best engineer is bored": who, verb, whom). The templates live in
     ``prompts/angles.yaml: clause_questions``.
 
     >>> clause_questions("Everyone says I should go into leadership. I don't want to leave the classroom.")
     [('resists', {'action': 'leave the classroom'}, "you don't want to leave the classroom")]
     >>> clause_questions("My best engineer is bored.")
-    [('other_side', {'who': 'your best engineer', 'verb': 'sees'}, 'your best engineer is bored')]
+    [('other_side', {'who': 'your best engineer', 'verb': 'sees', 'whom': 'your best engineer'}, 'your best engineer is bored')]
     >>> clause_questions("I love the deep technical work.")
     [('fond', {'verb': 'love', 'thing': 'the deep technical work'}, 'you love the deep technical work')]
     """
@@ -635,7 +635,8 @@ def clause_questions(text: str) -> list[tuple[str, dict[str, str], str]]:
                 plural = noun == "they" or subject.tag_ == "NNS"
                 who = _second(span)
                 who = who.lower() if noun in ("he", "she") else who
-                made = ("other_side", {"who": who, "verb": "see" if plural else "sees"})
+                whom = {"he": "him", "she": "her"}.get(who, who)
+                made = ("other_side", {"who": who, "verb": "see" if plural else "sees", "whom": whom})
         if made is None:
             continue
         slots = made[1]

@@ -188,8 +188,10 @@ def test_a_reflection_a_reader_would_call_garbled_is_not_offered() -> None:
     ("I have to deliver 360 results to my top performer next week.", "must",
      {"action": "deliver 360 results to your top performer"}),
     ("I miss animating so much it physically aches.", "fond", {"verb": "miss", "thing": "animating"}),
-    ("My best engineer is bored.", "other_side", {"who": "your best engineer", "verb": "sees"}),
-    ("She doesn't share leads and the team can't stand her.", "other_side", {"who": "she", "verb": "sees"}),
+    ("My best engineer is bored.", "other_side", {"who": "your best engineer", "verb": "sees",
+                                                   "whom": "your best engineer"}),
+    ("She doesn't share leads and the team can't stand her.", "other_side", {"who": "she", "verb": "sees",
+                                                                             "whom": "her"}),
 ])
 def test_a_question_is_built_on_the_persons_own_clause(text: str, kind: str, slots: dict[str, str]) -> None:
     from assistant.mirror import clause_questions
