@@ -612,6 +612,9 @@ def clause_questions(text: str) -> list[tuple[str, dict[str, str], str]]:
                 to = {d.i for d in xcomp.children if d.dep_ == "aux" and d.lower_ == "to"}
                 span = _span(xcomp, kept, to)
                 action = _second(span) if span else ""
+                if span and span[0].lemma_ in _SEEMING | {"be", "appear", "come"}:
+                    span = None  # "be dramatic about it", "sound entitled": how they come across, not an act
+                    action = ""
                 whole = bool(span) and span[-1].i == tokens[-1].i  # "I don't want to leave." ends on the verb
                 if len(action.split()) < 2 and not whole:
                     action = ""  # "help" cut from "help him work out his own answer"
