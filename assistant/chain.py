@@ -117,14 +117,6 @@ def _mirrored(state: GrowState, text: str) -> str | None:
     return None if said and broken_sentences(said) else said
 
 
-def _shares_words(a: str, b: str, n: int = 3) -> bool:
-    """Whether the two sentences share a run of ``n`` words."""
-    def runs(s: str) -> set[tuple[str, ...]]:
-        words = re.findall(r"[\w']+", s.lower())
-        return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
-    return bool(runs(a) & runs(b))
-
-
 def is_injection(message: str) -> bool:
     """Prompt-injection and "just tell me" pressure."""
     return bool(_INJECTION.search(message) or _DAN.search(message))
@@ -355,11 +347,7 @@ class Coach:
         own_words = getattr(self.model, "supports_grammar", False) and not any(q.kind == "move" for q in questions)
         own = self._quoted_question(state, text, stage, reflection) if own_words else None
         if own:
-            quoted, route, clause = own
-            if clause and clause in reflection:
-                # the question carries the person's clause: the reflection says something else, not it twice
-                state.reflected.remove(reflection)
-                reflection = self._reflection(state, text, read, mirrored=False, unlike=quoted)
+            quoted, route, _clause = own
             state.asked.append(quoted)
             reply = f"{reflection} {quoted}"
             meta = self._grounding(reply, stage, pages, [], [])
@@ -523,27 +511,28 @@ class Coach:
 
     def _clause_questions(self, state: GrowState, built: list[tuple[str, dict[str, str], str]],
                           reflection: str) -> list[tuple[str, str, str]]:
-        """(question, clause, kind) from ``prompts/angles.yaml: clause_questions`` for each clause, of kinds
-        not asked yet this session; clauses the reflection does not already say first."""
-        templates = self.angles.get("clause_questions") or {}
-        used = {kind for kind, items in templates.items()
-                if any(q.startswith(t.split("{")[0]) for t in items for q in state.asked)}
+        """(question, clause, kind) for each clause, of kinds not asked yet this session, clauses the reflection
+        does not already say first: ``prompts/angles.yaml: clause_questions`` name the clause's words; after a
+        reflection that has just said the clause, ``clause_followups`` ask about it without saying it twice
+        ("It sounds like you don't want to leave the classroom. What would it cost you if you had to?")."""
+        fulls = self.angles.get("clause_questions") or {}
+        followups = self.angles.get("clause_followups") or {}
+        used = {kind for kind in fulls for t in [*fulls[kind], *followups.get(kind, [])]
+                if any(re.fullmatch(re.sub(r"\\{\w+\\}", ".+?", re.escape(t)), q) for q in state.asked)}
         out = []
         for kind, slots, clause in sorted(built, key=lambda b: b[2] in reflection):
-            if kind == "other_side" and clause in reflection:
-                # "It sounds like your best engineer is bored. How do you think they see it?": the reflection
-                # stays and names them; the question points back at them
-                if slots["who"] not in ("he", "she"):
-                    slots = {"who": "they", "verb": "see", "whom": "them"}
-                clause = ""
-            if kind in templates and kind not in used:
-                # which wording first depends on the clause, so different people are not all asked the same
-                items = templates[kind]
-                start = zlib.crc32(clause.encode() or slots["who"].encode()) % len(items) if "who" in slots else 0
-                question = next((q for t in items[start:] + items[:start]
-                                 if (q := t.format(**slots)) not in state.asked), None)
-                if question:
-                    out.append((question, clause, kind))
+            if kind not in fulls or kind in used:
+                continue
+            said = clause in reflection
+            items = followups.get(kind, fulls[kind]) if said else fulls[kind]
+            if said and kind == "other_side" and slots["who"] not in ("he", "she"):
+                slots = {"who": "they", "verb": "see", "whom": "them"}  # the reflection has just named them
+            # which wording first depends on the clause, so different people are not all asked the same
+            start = zlib.crc32(clause.encode()) % len(items)
+            question = next((q for t in items[start:] + items[:start] if (q := t.format(**slots)) not in state.asked),
+                            None)
+            if question:
+                out.append((question, clause, kind))
         return out
 
     def _plan_reflection(self, text: str) -> str:
@@ -588,8 +577,7 @@ class Coach:
         return {"aim": read["aim"], "situation": m.situation.id if m else None,
                 "situation_score": round(m.score, 3) if m else None}
 
-    def _reflection(self, state: GrowState, text: str, read: dict[str, Any], mirrored: bool = True,
-                    unlike: str = "") -> str:
+    def _reflection(self, state: GrowState, text: str, read: dict[str, Any]) -> str:
         """Well-formed by construction: a library reflection when one is close in meaning to the message, a
         feeling the person named, or a plain reflection of what the message does (its GROW aim). Never one
         already used in the session."""
@@ -598,7 +586,7 @@ class Coach:
                                 situations=3, prior=False)
         if close and close[0][1] >= REFLECT:
             options.append(close[0][0].text)
-        said = _mirrored(state, text) if mirrored else None
+        said = _mirrored(state, text)
         if said:
             options.append(said)
         felt = feeling_reflection(text)
@@ -614,8 +602,6 @@ class Coach:
             options.append(about)
         options += plain_reflections()["aims"].get(aim, [])
         options += plain_reflections()["aims"]["reality"]
-        if unlike:  # not the words of the question it goes with ("something you want to get right" twice)
-            options = [o for o in options if not _shares_words(o, unlike)] or options
         reflection = _first_unused(options, state.reflected)
         state.reflected.append(reflection)
         return reflection

@@ -121,16 +121,19 @@ def load_angles(folder: Path = PROMPTS_DIR) -> dict:
                             "holding '{action}' once")
     slots = {"wants": {"action"}, "resists": {"action"}, "must": {"action"}, "fond": {"verb", "thing"},
              "other_side": {"who", "verb", "whom"}}
-    for kind, questions in (data.get("clause_questions") or {}).items():
-        if kind not in slots or not isinstance(questions, list) or not questions:
-            raise DataError(f"{path}: field clause_questions.{kind}: must be one of {', '.join(slots)}, "
-                            "holding a non-empty list of questions")
-        for i, question in enumerate(questions):
-            named = set(re.findall(r"{(\w+)}", question)) if isinstance(question, str) else None
-            if (named is None or not named or not named <= slots[kind] or not question.endswith("?")
-                    or question.count("?") != 1):
-                raise DataError(f"{path}: field clause_questions.{kind}.{i}: must be one question using only "
-                                f"{', '.join('{' + s + '}' for s in sorted(slots[kind]))}")
+    for field in ("clause_questions", "clause_followups"):
+        for kind, questions in (data.get(field) or {}).items():
+            if kind not in slots or not isinstance(questions, list) or not questions:
+                raise DataError(f"{path}: field {field}.{kind}: must be one of {', '.join(slots)}, "
+                                "holding a non-empty list of questions")
+            for i, question in enumerate(questions):
+                named = set(re.findall(r"{(\w+)}", question)) if isinstance(question, str) else None
+                if (named is None or field == "clause_questions" and not named or not named <= slots[kind]
+                        or not question.endswith("?") or question.count("?") != 1):
+                    raise DataError(f"{path}: field {field}.{kind}.{i}: must be one question using only "
+                                    f"{', '.join('{' + s + '}' for s in sorted(slots[kind]))}")
+    if set(data.get("clause_followups") or {}) != set(data.get("clause_questions") or {}):
+        raise DataError(f"{path}: field clause_followups: must name the same kinds as clause_questions")
     for i, entry in enumerate(data.get("closing_by_plan") or []):
         try:
             re.compile(entry["when"])
