@@ -117,6 +117,21 @@ def _mirrored(state: GrowState, text: str) -> str | None:
     return None if said and broken_sentences(said) else said
 
 
+# words that offer an alternative ("I could…, or…", "option", a list): "those options" needs two of them, one
+# of them a word of choice (two "could"s in one idea are not two options)
+_CHOICE = re.compile(r"\b(?:or|options?|alternatively|either|another|otherwise|instead)\b", re.I)
+_POSSIBLE = re.compile(r"\b(?:could|might|maybe|perhaps)\b", re.I)
+_LISTED = re.compile(r"(?:^\s*[-*•]\s|(?:^|\s)\d[.)]\s)", re.M)
+
+
+def names_options(text: str) -> bool:
+    """Whether the message offers at least two alternatives in words, so a question about "those options" fits:
+    blind readers scored "Which of those would you choose…?" 0 after "she can be prickly" and after one idea,
+    both read by the grow signal as options (blind15 c02.3, c08.3)."""
+    choice = len(_CHOICE.findall(text))
+    return len(_LISTED.findall(text)) >= 2 or choice >= 1 and choice + len(_POSSIBLE.findall(text)) >= 2
+
+
 def is_injection(message: str) -> bool:
     """Prompt-injection and "just tell me" pressure."""
     return bool(_INJECTION.search(message) or _DAN.search(message))
@@ -322,7 +337,8 @@ class Coach:
         # options the person has just named (the grow signal reads options; naming them ends the options stage)
         # are weighed, not added to
         if (stage in ("options", "way_forward") and not state.action_plan and read["aim"] == "options"
-                and read.get("aim_p", 0.0) >= OPTIONS_SURE and any(q not in state.asked for q in self.angles["weighing"])):
+                and read.get("aim_p", 0.0) >= OPTIONS_SURE and names_options(text)
+                and any(q not in state.asked for q in self.angles["weighing"])):
             return self._before_plan(state, text, read, angle="weighing", stage=stage)
         # the way forward before any step is named: a question that invites one and assumes none
         if (stage == "way_forward" and not state.action_plan and read["aim"] not in ("options", "commitment")

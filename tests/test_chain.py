@@ -594,6 +594,12 @@ def test_options_the_person_named_are_weighed_not_added_to(settings: Settings,
     reading.update({"aim": "reality", "aim_p": 0.9})
     other, meta = coach._coach(sid, GrowState(stage="options", coachee_turns=3), named, [])
     assert meta.get("route") != "weighing"
+    # read as options, but no two alternatives in words: one idea, or a reason ("she can be prickly")
+    reading.update({"aim": "options", "aim_p": 0.9})
+    for one in ("I do have an idea: a small show in the side gallery. It could be small.",
+                "I don't want to seem like I'm punishing that. And she can be prickly."):
+        _, meta = coach._coach(sid, GrowState(stage="options", coachee_turns=3), one, [])
+        assert meta.get("route") != "weighing", one
 
 
 def test_a_clause_of_the_persons_is_asked_about_once_a_session(settings: Settings,
