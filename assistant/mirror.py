@@ -546,6 +546,12 @@ consultant researcher specialist coordinator administrator sysadmin leader peopl
 """.split())
 
 
+# states of someone of theirs a manager might ask how they see ("she's drowning", "he's unhappy"), beside _FELT
+_MOODS = {"unhappy", "distant", "quiet", "cynical", "disengaged", "restless", "drown", "drowning", "burnt", "burned",
+          "struggling", "leave", "leaving", "frustrate", "disappointed", "hurt", "resentful", "checked", "demotivated",
+          "miserable", "annoyed", "stressed", "overloaded", "swamped", "unsure", "thinking", "considering", "sick"}
+
+
 def _second(tokens: list[Any]) -> str:
     """The tokens as the person said them, first-person words put in the second person."""
     words = []
@@ -633,8 +639,13 @@ def clause_questions(text: str) -> list[tuple[str, dict[str, str], str]]:
             span = _span(subject, kept)
             noun = subject.lower_
             own = any(c.lower_ in ("my", "our") for c in subject.children)
-            if span and len(span) <= 6 and (noun in ("he", "she") or subject.ent_type_ == "PERSON"
-                                           or own and noun in _PERSON_NOUNS):
+            # what they are, not what they do or feel ("is the most talented person in the building", "is a
+            # genius"): "how do you think she sees it?" has nothing to see
+            trait = root.lemma_ == "be" and not any(
+                t.lemma_.lower() in _FELT or t.lower_ in _FELT or t.lemma_.lower() in _MOODS
+                for t in tokens if t.i > root.i)
+            if span and len(span) <= 6 and not trait and (noun in ("he", "she") or subject.ent_type_ == "PERSON"
+                                                          or own and noun in _PERSON_NOUNS):
                 plural = noun == "they" or subject.tag_ == "NNS"
                 who = _second(span)
                 who = who.lower() if noun in ("he", "she") else who

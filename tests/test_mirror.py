@@ -207,13 +207,14 @@ def test_a_question_is_built_on_the_persons_own_clause(text: str, kind: str, slo
     "How do I keep her?",                                 # a question: asked back elsewhere
     "They keep moving the deadline.",                     # "they" may be anyone
     "I don't want to be dramatic about it.",              # how they come across, not something they would do
+    "My lead designer is the most talented person in the building.",  # what she is: nothing for her to "see"
 ])
 def test_no_clause_question_where_it_would_not_read_cleanly(text: str) -> None:
     from assistant.mirror import clause_questions
 
     assert not [f for f in clause_questions(text) if f[0] in ("wants", "other_side") and
                 (f[1].get("action") in ("fix it", "figure out", "be dramatic about it")
-                 or f[1].get("who") in ("your offer", "they"))]
+                 or f[1].get("who") in ("your offer", "they", "your lead designer"))]
 
 
 def test_clause_questions_over_the_blind_openers_read_as_whole_sentences(settings: Settings) -> None:
