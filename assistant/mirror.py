@@ -453,6 +453,13 @@ def _quotable(sentence: str, max_words: int) -> str | None:
 _QUOTED_SPAN = re.compile(r"(?:^|[\s(])['‘\"“]([^'’\"”\n]{2,40}?)['’\"”](?=[\s.,;:!?)]|$)")
 
 
+# words the person says they said or would say themselves ('I don't want to just say "well done"'), not someone
+# else's verdict: nothing for them to make of
+_OWN_WORDS = re.compile(r"\b(?:i|we)\b(?:(?!\b(?:he|she|they|my|his|her|their|our)\b)[\w\s'’]){0,30}?"
+                        r"\b(?:say|said|saying|tell|told|write|wrote|reply|replied|answer|answered)"
+                        r"(?:\s+(?:him|her|them|you|everyone|the team))?\s*[,:]?\s*['‘\"“]$", re.I)
+
+
 def quoted_phrase(text: str) -> str | None:
     """Words the person put in quotes, usually someone's verdict or label ('so close', 'the testing guy',
     'too intense'), for a question about them: 2 to 6 words (a lone quoted word is as often 'why' or 'we'),
@@ -463,8 +470,12 @@ def quoted_phrase(text: str) -> str | None:
     'so close'
     >>> quoted_phrase("My title is 'Principal Consultant' now.") is None
     True
+    >>> quoted_phrase('I don\'t want to just say "well done" in a team email.') is None
+    True
     """
     for match in _QUOTED_SPAN.finditer(text):
+        if _OWN_WORDS.search(text[max(0, match.start(1) - 60):match.start(1)]):
+            continue  # their own words ('I don't want to just say "well done"'): nothing to make of them
         phrase = match.group(1).strip().rstrip(".,;!")
         words = phrase.split()
         if (2 <= len(words) <= 6 and ":" not in phrase and not phrase.endswith("?")

@@ -233,3 +233,16 @@ def test_clause_questions_over_the_blind_openers_read_as_whole_sentences(setting
                     assert not broken_sentences(question), question
                     assert not re.search(r"\b(I|me|my|mine)\b", question), question
     assert built > 50
+
+
+@pytest.mark.parametrize("text, phrase", [
+    ("My manager said I was 'so close' again.", "so close"),
+    ("I think my manager said 'so close' again.", "so close"),
+    ("she said the rating was \"calibrated across the department\".", "calibrated across the department"),
+    ("I don't want to just say \"well done\" in a team email.", None),   # their own words, not a verdict
+    ("I told him \"not this year\" and he sulked.", None),
+])
+def test_quoted_words_are_someone_elses_not_the_persons_own(text: str, phrase: str | None) -> None:
+    from assistant.mirror import quoted_phrase
+
+    assert quoted_phrase(text) == phrase
