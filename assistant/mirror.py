@@ -225,6 +225,8 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
         start = subject.left_edge.i
         if not _agrees(subject, root):
             return None
+    elif words[0].i == root.i and root.lemma_.lower() in _RECEIVED:
+        return None  # "Offered the team lead role.": offered it, or was offered it? ("you offered…" misreads it)
     elif words[0].i == root.i and root.tag_ in ("VBD", "VBN", "VB") and any(
             c.dep_ in ("dobj", "xcomp", "acomp", "ccomp", "attr") for c in root.children):
         # "Got told in my review...", "Lost my spark.": a subjectless fragment only with an object or a
@@ -264,6 +266,8 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
         if t.text in ",;:—–(" or t.dep_ == "cc" and finite_after or t.dep_ == "mark" and t.head.dep_ == "advcl":
             end = t.i
             break
+    if any(c.i >= end and c.lower_ in _PARTICLES and c.dep_ in ("advmod", "prt") for c in root.children):
+        return None  # "you put one of your strongest officers" cut from "…, Amara, forward for promotion"
     tokens = [t for t in words if start <= t.i < end]
     while tokens and (tokens[-1].is_punct or tokens[-1].pos_ in _DANGLING and tokens[-1].dep_ != "prt"
                       or tokens[-1].dep_ in ("cc", "mark")):  # a particle ends a phrasal verb ("let him down")
@@ -561,6 +565,15 @@ consultant researcher specialist coordinator administrator sysadmin leader peopl
 _MOODS = {"unhappy", "distant", "quiet", "cynical", "disengaged", "restless", "drown", "drowning", "burnt", "burned",
           "struggling", "leave", "leaving", "frustrate", "disappointed", "hurt", "resentful", "checked", "demotivated",
           "miserable", "annoyed", "stressed", "overloaded", "swamped", "unsure", "thinking", "considering", "sick"}
+
+
+# verbs whose subjectless fragment is as often passive as active, the person receiving ("Offered the lead role.",
+# "Asked to cover again.", "Passed over.")
+_RECEIVED = {"offer", "give", "tell", "ask", "promise", "hand", "assign", "award", "deny", "refuse", "invite", "appoint",
+             "pass", "promote", "overlook", "send", "pay", "grant", "select", "choose", "pick", "nominate", "transfer",
+             "move", "put", "moved", "told", "asked", "offered", "given"}
+# particles that complete a verb ("put her forward", "hand it back"); a clause cut before one is garbled
+_PARTICLES = {"forward", "back", "up", "down", "out", "off", "away", "over", "aside", "through", "across", "around"}
 
 
 def _second(tokens: list[Any]) -> str:

@@ -46,6 +46,12 @@ _AGREEMENT = re.compile(r"(^|[,;]\s*|\b(that|and|but|if|when|because|like|so)\s+
 # person's non-native or spoken word order, which is not English once put after a reflective stem
 _RESUMED = re.compile(r"^(it sounds like|it seems like|so|you're saying|you are saying)\s+(your|the|a|an|this|that|"
                       r"his|her|their|our)\s+[^,]{1,40},\s+(?:[^,]{1,40},\s+)?(he|she|they|it|we)\s+\w+", re.I)
+# non-native forms a reflection must not copy: a duration in the present ("is with you seven years", "you are
+# here since 8 years") and "want that" with a clause ("you want that it finish well"); blind15 c06
+_NON_NATIVE = re.compile(r"\b(?:is|are|am|'re|'s)\b(?!\s+been\b)(?:\s+[\w,]+){0,5}?\s+(?<!for )(?<!in )(?<!about )"
+                         r"(?:since\s+)?(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|many)"
+                         r"\s+(?:years?|months?|weeks?)(?:\s+(?:now|already))?\s*[.!]?$"
+                         r"|\bwants? that (?:it|he|she|they|we|you|i)\b", re.I)
 _DANGLING_Q = re.compile(r"\b(the|a|an|and|or|but|my|your|than|because|whether)\s*[?]$", re.I)
 _NO_MAIN = re.compile(r"\bthat if\b[^,]*[.]$|^it sounds like (you're |you are )?\w+ that\b[^,]*\bif\b[^,]*[.]$", re.I)
 _DANGLING = re.compile(r"\b(the|a|an|and|or|but|if|it's|its|my|your|as|"
@@ -77,7 +83,7 @@ def broken_sentences(reply: str) -> list[str]:
         bad = bad or bool(m and m.group(1).lower() == "it sounds like" and m.group(2).endswith("ed")
                           and m.group(2)[:1].islower())  # "It sounds like offered…", not "It sounds like Ahmed…"
         dangling = _DANGLING_Q if s.endswith("?") else _DANGLING
-        bad = bad or bool(_RESUMED.search(bare))
+        bad = bad or bool(_RESUMED.search(bare)) or bool(_NON_NATIVE.search(bare))
         bad = bad or bool(_AGREEMENT.search(bare)) or bool(dangling.search(bare)) or bool(_NO_MAIN.search(bare))
         bad = bad or (not s.endswith("?") and bool(_FIRST_PERSON.search(bare)))
         bad = bad or bare[0].islower() or s.count("(") != s.count(")") or s.count('"') % 2 == 1

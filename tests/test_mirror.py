@@ -246,3 +246,22 @@ def test_quoted_words_are_someone_elses_not_the_persons_own(text: str, phrase: s
     from assistant.mirror import quoted_phrase
 
     assert quoted_phrase(text) == phrase
+
+
+@pytest.mark.parametrize("text", [
+    "Offered the team lead role. My list so far: more money, less design work.",   # offered, or was offered?
+    "I put one of my strongest officers, Amara, forward for promotion.",           # cut before "forward"
+])
+def test_no_reflection_that_misreads_or_cuts_the_verb(text: str) -> None:
+    said = mirror(text)
+    assert said is None or ("offered the" not in said and not said.endswith("strongest officers.")), said
+
+
+@pytest.mark.parametrize("sentence", [
+    "It sounds like your assistant winemaker, Luca, is with you seven years.",
+    "It sounds like you want that it finish well.",
+])
+def test_non_native_forms_are_not_copied_into_a_reflection(sentence: str) -> None:
+    assert broken_sentences(sentence)
+    assert not broken_sentences("It sounds like she's been with you four years.")
+    assert not broken_sentences("It sounds like you want that role.")
