@@ -363,7 +363,7 @@ class Coach:
         own_words = getattr(self.model, "supports_grammar", False) and not any(q.kind == "move" for q in questions)
         own = self._quoted_question(state, text, stage, reflection) if own_words else None
         if own:
-            quoted, route, _clause = own
+            quoted, route = own
             state.asked.append(quoted)
             reply = f"{reflection} {quoted}"
             meta = self._grounding(reply, stage, pages, [], [])
@@ -494,7 +494,7 @@ class Coach:
             "remember": [("plan", excerpt(text, "plan"))]}
 
     def _quoted_question(self, state: GrowState, text: str, stage: str,
-                         reflection: str = "") -> tuple[str, str, str | None] | None:
+                         reflection: str = "") -> tuple[str, str] | None:
         """The person's own question about what to do, asked back about that action ("What would it take to
         keep your best engineer from leaving?"), while they are still working out what they want, what is
         going on and what they could do; else a question about the words they put in quotes ("What do you make
@@ -502,12 +502,11 @@ class Coach:
         love or miss ("What would it cost you to leave the classroom?"), else about the feeling they named, else
         how someone of theirs sees it ("How do you think your best engineer sees it?"), in the first two stages;
         only if not asked already, and a clause question only of a kind not asked this session, preferring a
-        clause the reflection does not already say. Returns the question, its route ("asked", "quoted",
-        "clause" or "feeling") and the clause a clause question is built on (else None)."""
+        clause the reflection does not already say. Returns the question and its route ("asked", "quoted",
+        "clause" or "feeling")."""
         from .mirror import asked_action, clause_questions, quoted_phrase
 
         found: list[tuple[str | None, str]] = []
-        clauses: dict[str | None, str] = {}
         asked = self.angles.get("asked_questions") or {}
         if asked and stage in ("goal", "reality", "options"):
             action = asked_action(text)
@@ -519,15 +518,14 @@ class Coach:
             # else a question about the feeling they named ("What is the restlessness pointing you toward?")
             found.append((template.format(phrase=phrase) if phrase else None, "quoted"))
             built = self._clause_questions(state, clause_questions(text), reflection)
-            clauses = {q: clause for q, clause, _ in built}
-            found += [(q, "clause") for q, _, kind in built if kind != "other_side"]
+            found += [(q, "clause") for q, kind in built if kind != "other_side"]
             found.append((feeling_question(text), "feeling"))
-            found += [(q, "clause") for q, _, kind in built if kind == "other_side"]
-        return next(((q, route, clauses.get(q)) for q, route in found if q and q not in state.asked), None)
+            found += [(q, "clause") for q, kind in built if kind == "other_side"]
+        return next(((q, route) for q, route in found if q and q not in state.asked), None)
 
     def _clause_questions(self, state: GrowState, built: list[tuple[str, dict[str, str], str]],
-                          reflection: str) -> list[tuple[str, str, str]]:
-        """(question, clause, kind) for each clause, of kinds not asked yet this session, clauses the reflection
+                          reflection: str) -> list[tuple[str, str]]:
+        """(question, kind) for each clause, of kinds not asked yet this session, clauses the reflection
         does not already say first: ``prompts/angles.yaml: clause_questions`` name the clause's words; after a
         reflection that has just said the clause, ``clause_followups`` ask about it without saying it twice
         ("It sounds like you don't want to leave the classroom. What would it cost you if you had to?")."""
@@ -548,7 +546,7 @@ class Coach:
             question = next((q for t in items[start:] + items[:start] if (q := t.format(**slots)) not in state.asked),
                             None)
             if question:
-                out.append((question, clause, kind))
+                out.append((question, kind))
         return out
 
     def _plan_reflection(self, text: str) -> str:

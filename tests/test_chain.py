@@ -511,7 +511,7 @@ def test_words_the_person_put_in_quotes_are_asked_about(settings: Settings,
     # with nothing in quotes, the feeling they named (prompts/reflections.yaml: feeling_questions)
     restless = "I'm so restless lately, three years on the same product."
     assert coach._quoted_question(GrowState(), restless, "goal") == ("What is the restlessness pointing you toward?",
-                                                                     "feeling", None)
+                                                                     "feeling")
     assert "so close" not in coach.turn(text)["reply"]  # a free-writing model writes its own question
     monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [])  # nothing in the library fits
     monkeypatch.setattr(coach.model, "supports_grammar", True)  # chooses among candidates, as embedded
