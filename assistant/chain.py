@@ -539,8 +539,9 @@ class Coach:
                 continue
             said = clause in reflection
             items = followups.get(kind, fulls[kind]) if said else fulls[kind]
-            if said and kind == "other_side" and slots["who"] not in ("he", "she"):
-                slots = {"who": "they", "verb": "see", "whom": "them"}  # the reflection has just named them
+            if said and kind in ("other_side", "their_wish") and slots["who"] not in ("he", "she"):
+                # the reflection has just named them
+                slots = {**slots, "who": "they", "verb": "see", "hope": "hope", "whom": "them"}
             # which wording first depends on the clause, so different people are not all asked the same
             start = zlib.crc32(clause.encode()) % len(items)
             question = next((q for t in items[start:] + items[:start] if (q := t.format(**slots)) not in state.asked),

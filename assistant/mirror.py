@@ -605,6 +605,70 @@ def _span(head: Any, kept: set[int], skip: frozenset[int] = frozenset()) -> list
 
 
 _TRAILING = {"either", "too", "though", "anyway", "also", "really", "honestly", "now", "again", "then"}
+# what someone asks for or wants ("has asked to go down to four nights", "wants your job", "asked for a raise");
+# "started asking about moving to ICU" is read through its first verb
+_WISHING = {"want", "ask", "hope", "wish", "request", "apply", "beg"}
+_STARTING = {"start", "begin", "keep"}
+
+
+def _gerund(tokens: list[Any], head: Any) -> str:
+    """The phrase with its head verb as a gerund ("go down to four nights" -> "going down to four nights");
+    empty unless the phrase starts on its verb."""
+    from lemminflect import getInflection
+
+    forms = getInflection(head.lemma_.lower(), tag="VBG")
+    if not forms or tokens[0].i != head.i:
+        return ""
+    rest = _second(tokens[1:])
+    return f"{forms[0]}{head.whitespace_ if rest else ''}{rest}"
+
+
+def _their_wish(root: Any, kept: set[int], negated: bool) -> str:
+    """What a third person's clause says they ask for or want, as a noun or gerund phrase ("going down to
+    four nights a week", "a pay rise", "moving to ICU"); empty when the clause says no such thing cleanly."""
+    if negated:
+        return ""
+    verb = root
+    if verb.lemma_ in _STARTING:  # "has started asking about...", "keeps asking for..."
+        verb = next((c for c in verb.children if c.dep_ == "xcomp" and c.i in kept and c.lemma_ in _WISHING), verb)
+    if verb.lemma_ not in _WISHING or any(c.dep_ in ("neg", "auxpass", "nsubjpass") for c in verb.children) \
+            or any(c.dep_ == "aux" and c.lemma_ == "get" for c in verb.children):
+        return ""  # "got asked to speak" is asked of them
+    # "asked you to lead the migration" is what they want of someone else, not for themselves
+    of_someone = any(c.dep_ in ("dobj", "dative") for c in verb.children) and verb.lemma_ != "want"
+    found = ""
+    for c in verb.children:
+        if c.i not in kept:
+            continue
+        if c.dep_ == "xcomp" and c.pos_ in ("VERB", "AUX") and not of_someone and not any(
+                d.dep_ in ("nsubj", "nsubjpass", "neg") for d in c.children):
+            skip = {d.i for d in c.children if d.dep_ == "aux" and d.lower_ == "to"}
+            particles = {d.i for d in c.children if d.lower_ in _PARTICLES}
+            span = _span(c, kept | particles, frozenset(skip))
+            if span and particles - {t.i for t in span}:  # "go down to four nights" cut to "go to four nights"
+                span = sorted([*span, *(t for t in c.children if t.i in particles)], key=lambda t: t.i)
+                if any(b.i - a.i != 1 for a, b in zip(span, span[1:], strict=False)):
+                    span = None
+            found = _gerund(span, c) if span else ""
+        elif c.dep_ == "prep" and c.lower_ in ("for", "about") and verb.lemma_ != "want":
+            obj = next((d for d in c.children if d.dep_ in ("pobj", "pcomp")), None)
+            span = _span(obj, kept, frozenset(t.i for d in obj.children if d.dep_ in ("relcl", "acl")
+                                              for t in d.subtree)) if obj is not None else None
+            if span and not (verb.lemma_ == "ask" and span[0].lower_ in ("the", "that", "those", "these")):
+                found = _second(span)
+        elif c.dep_ == "dobj" and verb.lemma_ == "want" and c.pos_ != "PRON":
+            span = _span(c, kept, frozenset(t.i for d in c.children if d.dep_ in ("relcl", "acl") for t in d.subtree))
+            found = _second(span) if span else ""
+        if found:
+            break
+    words = found.split()
+    if not 2 <= len(words) <= 7 or _VAGUE_OBJECT.match(found) \
+            or words[-1].lower() in _DANGLING_WORDS:
+        return ""
+    return found
+
+
+_DANGLING_WORDS = {"to", "for", "about", "of", "with", "and", "or", "the", "a", "an", "my", "your", "his", "her"}
 
 
 def clause_questions(text: str) -> list[tuple[str, dict[str, str], str]]:
@@ -663,6 +727,7 @@ def clause_questions(text: str) -> list[tuple[str, dict[str, str], str]]:
             span = _span(subject, kept)
             noun = subject.lower_
             own = any(c.lower_ in ("my", "our") for c in subject.children)
+            wish = _their_wish(root, kept, negated)
             # what they are, not what they do or feel ("is the most talented person in the building", "is a
             # genius"): "how do you think she sees it?" has nothing to see
             trait = root.lemma_ == "be" and not any(
@@ -675,6 +740,9 @@ def clause_questions(text: str) -> list[tuple[str, dict[str, str], str]]:
                 who = who.lower() if noun in ("he", "she") else who
                 whom = {"he": "him", "she": "her"}.get(who, who)
                 made = ("other_side", {"who": who, "verb": "see" if plural else "sees", "whom": whom})
+                if wish:  # what someone of theirs asks for or wants: what they hope it would give them
+                    made = ("their_wish", {"who": who, "hope": "hope" if plural else "hopes", "thing": wish,
+                                           "whom": {"he": "him", "she": "her", "they": "them"}.get(who, "them")})
         if made is None:
             continue
         slots = made[1]

@@ -120,7 +120,7 @@ def load_angles(folder: Path = PROMPTS_DIR) -> dict:
             raise DataError(f"{path}: field asked_questions.{kind}: must be 'how' or 'should', one question "
                             "holding '{action}' once")
     slots = {"wants": {"action"}, "resists": {"action"}, "must": {"action"}, "fond": {"verb", "thing"},
-             "other_side": {"who", "verb", "whom"}}
+             "other_side": {"who", "verb", "whom"}, "their_wish": {"who", "hope", "thing", "whom"}}
     for field in ("clause_questions", "clause_followups"):
         for kind, questions in (data.get(field) or {}).items():
             if kind not in slots or not isinstance(questions, list) or not questions:

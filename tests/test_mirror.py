@@ -192,6 +192,12 @@ def test_a_reflection_a_reader_would_call_garbled_is_not_offered() -> None:
                                                    "whom": "your best engineer"}),
     ("She doesn't share leads and the team can't stand her.", "other_side", {"who": "she", "verb": "sees",
                                                                              "whom": "her"}),
+    ("My best shift lead has asked to go down to four nights a week.", "their_wish",
+     {"who": "your best shift lead", "hope": "hopes", "thing": "going down to four nights a week", "whom": "them"}),
+    ("She asked me for a pay rise I can't give until April.", "their_wish",
+     {"who": "she", "hope": "hopes", "thing": "a pay rise", "whom": "her"}),
+    ("He has started asking about moving into product.", "their_wish",
+     {"who": "he", "hope": "hopes", "thing": "moving into product", "whom": "him"}),
 ])
 def test_a_question_is_built_on_the_persons_own_clause(text: str, kind: str, slots: dict[str, str]) -> None:
     from assistant.mirror import clause_questions
@@ -215,6 +221,19 @@ def test_no_clause_question_where_it_would_not_read_cleanly(text: str) -> None:
     assert not [f for f in clause_questions(text) if f[0] in ("wants", "other_side") and
                 (f[1].get("action") in ("fix it", "figure out", "be dramatic about it")
                  or f[1].get("who") in ("your offer", "they", "your lead designer"))]
+
+
+@pytest.mark.parametrize("text", [
+    "My VP asked me to lead the migration.",          # what she wants of the person, not for herself
+    "My report got asked to speak at the conference.",  # asked of him
+    "He asked me for the slides two days before.",    # an errand, not a wish
+    "She doesn't want to move teams.",                # a wish against, not for
+    "He wants to talk.",                              # nothing to hope it would give
+])
+def test_no_question_about_what_someone_hopes_where_they_asked_for_no_such_thing(text: str) -> None:
+    from assistant.mirror import clause_questions
+
+    assert not [f for f in clause_questions(text) if f[0] == "their_wish"], clause_questions(text)
 
 
 def test_clause_questions_over_the_blind_openers_read_as_whole_sentences(settings: Settings) -> None:
