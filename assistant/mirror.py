@@ -301,6 +301,23 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
         return None  # "without it sounding" cut from "...sounding like criticism"
     if len(tokens) >= 2 and tokens[-2].lower_ == "like" and tokens[-1].lower_ in ("this", "that"):
         return None  # "you will do like this": points at words the reflection leaves out
+    verb = last if last.pos_ in ("VERB", "AUX") else last.head if last.dep_ == "prt" and last.head.lemma_.lower() in (
+        "figure", "point") else None
+    if verb is not None and verb.lemma_.lower() in _NEEDS_OBJECT and verb.dep_ not in ("relcl", "acl", "advcl", "pcomp") \
+            and not any(
+            c.i in kept and c.dep_ in ("dobj", "ccomp", "xcomp", "dative", "attr", "oprd", "prep") for c in verb.children):
+        return None  # "you want to say." cut from "say no but...", "figure out" cut from "figure out if it's worth it"
+    for t in tokens:  # a clause inside it must agree too: "what he want you to change", "he just like engineering"
+        subject = next((c for c in t.children if c.dep_ in ("nsubj", "nsubjpass") and c.i in kept
+                        and c.tag_ not in ("WDT", "WP")), None)  # not "comments that mention"
+        misread = subject is not None and t.pos_ not in ("VERB", "AUX") and subject.lower_ in ("he", "she", "they", "we", "i")
+        if t.i != root.i and subject is not None and (misread or t.pos_ in ("VERB", "AUX")
+                                                      and not _agrees_if_finite(subject, t)):
+            return None  # a subject of a word the parse did not read as a verb ("he just like engineering")
+    if any(a.lemma_ == "be" and a.pos_ == "AUX" and (b.tag_ in ("VB", "VBP") and b.pos_ == "VERB"
+                                                     or b.dep_ == "acomp" and b.pos_ == "NOUN")
+           for a, b in zip(tokens, tokens[1:], strict=False)):
+        return None  # "you are worry she will burn out": non-native, never worth echoing
     if sum(1 for t in tokens if not t.is_punct) + len(prefix) > MAX_WORDS:
         return None
     if sum(1 for t in tokens if not t.is_punct) + len(prefix) < MIN_WORDS or not any(
@@ -386,6 +403,22 @@ def _agrees(subject: Any, verb: Any) -> bool:
         return False
     plural = subject.tag_ in ("NNS", "NNPS") or subject.lower_ in ("we", "they", "i")
     return not (plural and finite.tag_ == "VBZ")
+
+
+def _agrees_if_finite(subject: Any, verb: Any) -> bool:
+    """``_agrees`` for a verb with a finite form; a non-finite one ("made her cry") has nothing to agree, nor a
+    bare infinitive after a verb of making or seeing that the tagger reads as present ("making the rest of the
+    team feel", "watching someone else get")."""
+    tensed = [c for c in verb.children if c.dep_ in ("aux", "auxpass")] + [verb]
+    if len(tensed) == 1 and verb.tag_ == "VBP" and verb.head.lemma_.lower() in _BARE:
+        return True
+    return not any(t.tag_ in ("VBZ", "VBP", "VBD", "MD") for t in tensed) or _agrees(subject, verb)
+
+
+_BARE = {"make", "let", "watch", "see", "hear", "help", "have", "feel", "notice", "bid"}
+# verbs that cannot end a reflection without what they take ("you want to say.", "you want to figure out.")
+_NEEDS_OBJECT = {"say", "tell", "figure", "point", "make", "bring", "put", "give", "get", "explain", "mention", "raise",
+                 "handle", "take", "show", "send"}
 
 
 def _subject_is_person(token: Any) -> bool:

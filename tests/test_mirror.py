@@ -284,3 +284,29 @@ def test_non_native_forms_are_not_copied_into_a_reflection(sentence: str) -> Non
     assert broken_sentences(sentence)
     assert not broken_sentences("It sounds like she's been with you four years.")
     assert not broken_sentences("It sounds like you want that role.")
+
+
+@pytest.mark.parametrize("text, wrong", [
+    ("I don't understand what he want me to change.", "he want "),         # a clause inside that does not agree
+    ("I think he just like engineering.", "he just like"),                # "like" parsed as a preposition
+    ("I am worry she will burn out.", "are worry"),                       # "be" before a bare verb or noun
+    ("i want to say no but im scared she give my clients to others", "want to say."),  # "say" cut from "say no"
+    ("How do I figure out if it's worth it?", "figure out."),              # "figure out" cut from its object
+])
+def test_no_reflection_copies_a_clause_that_does_not_agree_or_stops_before_its_object(text: str, wrong: str) -> None:
+    from assistant.mirror import asked_action
+
+    said = mirror(text) or ""
+    assert wrong not in said, said
+    assert asked_action(text) is None or "figure out" != asked_action(text)[1]
+
+
+@pytest.mark.parametrize("text, said", [
+    ("I feel like I let him down.", "It sounds like you feel like you let him down."),
+    ("I want to fix it without making the rest of the team feel less valued.",
+     "It sounds like you want to fix it without making the rest of the team feel less valued."),
+    ("He wants me to formally take over.", "It sounds like he wants you to formally take over."),
+    ("I'd like to at least find out.", "It sounds like you'd like to at least find out."),
+])
+def test_whole_clauses_with_small_clauses_and_particles_are_still_reflected(text: str, said: str) -> None:
+    assert mirror(text) == said

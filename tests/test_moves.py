@@ -170,7 +170,7 @@ def test_a_feeling_the_person_named_gets_its_own_question(tmp_path: Path) -> Non
     # what the feeling is about is already said: not asked again, a question that goes under it instead
     assert feeling_question("I'm so nervous.") == "What exactly are you afraid might happen?"
     assert feeling_question("Honestly I'm scared she will say it is not a priority.") == (
-        "What would tell you whether that fear is right?")
+        "What would tell you whether what you are afraid of is likely to happen?")
     assert feeling_question("I'm torn between the team and the craft.") == "What matters most to you on each side?"
     assert feeling_question("I feel nervous, I guess.") == "What exactly are you afraid might happen?"
     bad = tmp_path / "reflections.yaml"
@@ -179,8 +179,8 @@ def test_a_feeling_the_person_named_gets_its_own_question(tmp_path: Path) -> Non
     plain_reflections.cache_clear() if hasattr(plain_reflections, "cache_clear") else None
     with pytest.raises(DataError, match=r"reflections\.yaml: field feeling_questions\.What is the restlessness"):
         plain_reflections(bad)
-    bad.write_text(text.replace('ask: "What would tell you whether that fear is right?"', 'ask: "Tell me more."'),
-                   encoding="utf-8")
+    fear = 'ask: "What would tell you whether what you are afraid of is likely to happen?"'
+    bad.write_text(text.replace(fear, 'ask: "Tell me more."'), encoding="utf-8")
     with pytest.raises(DataError, match=r"reflections\.yaml: field said_already\.What exactly are you afraid.*\.ask"):
         plain_reflections(bad)
 
