@@ -510,8 +510,12 @@ class Coach:
         asked = self.angles.get("asked_questions") or {}
         if asked and stage in ("goal", "reality", "options"):
             action = asked_action(text)
-            found.append((asked[action[0]].format(action=action[1]) if action and action[0] in asked else None,
-                          "asked"))
+            followups = self.angles.get("asked_followups") or {}
+            if action and reflection.rstrip(".").endswith(action[1]) and action[0] in followups:
+                found.append((followups[action[0]], "asked"))  # the reflection has just said the action
+            else:
+                found.append((asked[action[0]].format(action=action[1]) if action and action[0] in asked else None,
+                              "asked"))
         if stage in ("goal", "reality"):
             template = self.angles.get("quoted_question")
             phrase = quoted_phrase(text) if template else None
@@ -607,6 +611,9 @@ class Coach:
         felt = feeling_reflection(text)
         if felt:
             options.append(felt)
+        asked = self._asked_reflection(text) if not said else None
+        if asked:
+            options.append(asked)
         # a plain reflection names what the message does ("You have a step in mind"): only when the GROW
         # signal is sure, else it is a misreading ("a step in mind" to someone who said they had no plan)
         aim = read["aim"] if read["aim"] and read.get("aim_p", 0.0) >= PLAIN_AIM_SURE else "reality"
@@ -620,6 +627,15 @@ class Coach:
         reflection = _first_unused(options, state.reflected)
         state.reflected.append(reflection)
         return reflection
+
+    def _asked_reflection(self, text: str) -> str | None:
+        """The person's own question about what to do, reflected ("It sounds like you're weighing whether to tell
+        your boss you have another offer."), when their words give nothing else to reflect."""
+        from .mirror import asked_action
+
+        templates = self.angles.get("asked_reflections") or {}
+        action = asked_action(text) if templates else None
+        return templates[action[0]].format(action=action[1]) if action and action[0] in templates else None
 
     def _library_questions(self, state: GrowState, stage: str, read: dict[str, Any]) -> list[tuple[Move, float]]:
         """Library questions for this stage and audience, not yet asked, closest to what was just said (and,

@@ -119,6 +119,13 @@ def load_angles(folder: Path = PROMPTS_DIR) -> dict:
                 or not question.endswith("?") or question.count("?") != 1:
             raise DataError(f"{path}: field asked_questions.{kind}: must be 'how' or 'should', one question "
                             "holding '{action}' once")
+    for field, needs in (("asked_reflections", 1), ("asked_followups", 0)):
+        for kind, said in (data.get(field) or {}).items():
+            end = "." if field == "asked_reflections" else "?"
+            if kind not in ("how", "should") or not isinstance(said, str) or said.count("{action}") != needs \
+                    or not said.endswith(end) or said.count("?") != (end == "?"):
+                raise DataError(f"{path}: field {field}.{kind}: must be 'how' or 'should', one sentence ending "
+                                f"'{end}'" + (" holding '{action}' once" if needs else " without '{action}'"))
     slots = {"wants": {"action"}, "resists": {"action"}, "must": {"action"}, "fond": {"verb", "thing"},
              "other_side": {"who", "verb", "whom"}, "their_wish": {"who", "hope", "thing", "whom"}}
     for field in ("clause_questions", "clause_followups"):

@@ -631,3 +631,29 @@ def test_a_clause_questions_template_with_an_unknown_slot_is_an_error_naming_the
     (tmp_path / "angles.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
     with pytest.raises(DataError, match=r"angles.yaml: field clause_questions.fond.0: must be one question"):
         load_angles(tmp_path)
+
+
+def test_a_question_with_nothing_else_to_reflect_is_reflected_and_followed_without_repeating_it(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """"Should I tell my boss I have another offer?" got "So that is where things stand right now." and a question
+    that said the action again; now the reflection says what they are weighing and the question follows it."""
+    coach = _coach(settings)
+    monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [])
+    monkeypatch.setattr(coach.moves, "rank", lambda *a, **k: [])
+    monkeypatch.setattr(coach.model, "supports_grammar", True)
+    out = coach.turn("Should I tell my boss I have another offer?")
+    assert out["reply"].startswith("It sounds like you're weighing whether to tell your boss you have another offer."), out
+    assert out["reply"].endswith("What would you hope to gain if you did?"), out
+
+
+def test_an_asked_reflection_without_its_action_is_an_error_naming_the_field(tmp_path: Path) -> None:
+    import yaml
+
+    from assistant.errors import DataError
+    from assistant.prompts import PROMPTS_DIR, load_angles
+
+    data = yaml.safe_load((PROMPTS_DIR / "angles.yaml").read_text(encoding="utf-8"))
+    data["asked_reflections"]["how"] = "It sounds like you want a way."
+    (tmp_path / "angles.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(DataError, match=r"angles.yaml: field asked_reflections.how: must be"):
+        load_angles(tmp_path)
