@@ -114,7 +114,8 @@ def _built(text: str) -> list[tuple[str, list[Any]]]:
 _SQUASHED = {"dont": "don't", "didnt": "didn't", "doesnt": "doesn't", "cant": "can't", "couldnt": "couldn't",
              "wouldnt": "wouldn't", "shouldnt": "shouldn't", "isnt": "isn't", "wasnt": "wasn't",
              "arent": "aren't", "werent": "weren't", "havent": "haven't", "hasnt": "hasn't", "hadnt": "hadn't",
-             "abt": "about"}
+             "abt": "about", "hes": "he's", "shes": "she's", "thats": "that's", "theres": "there's",
+             "theyre": "they're", "youre": "you're", "whats": "what's"}
 _SQUASHED_RE = re.compile(r"\b(" + "|".join(_SQUASHED) + r")\b", re.I)
 _ILL = re.compile(r"\b(?<!['’])ill(?=\s+(?:(?:just|probably|prob|never|always|definitely|def|still|also|really|"
                   r"maybe|then|not|finally|actually)\s+)?(?:be|say|do|go|have|get|ask|tell|try|talk|send|need|"
