@@ -283,6 +283,9 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
     if any(t.lower_ in _GLOWING for t in tokens) and _IRONY.search(sent.doc.text):
         return None  # likely ironic
     kept = {t.i for t in tokens}
+    if any(t.pos_ not in ("VERB", "AUX") and _listed(t) >= 2 and any(c.dep_ == "conj" and c.i not in kept
+                                                                     for c in t.children) for t in tokens):
+        return None  # a list of three cut after its first item ("options are quit" from "quit, sulk, or find out…")
     for t in tokens:  # whole constituents only: what is left out must be optional and left out entirely
         for c in t.children:
             if c.i not in kept and (c.dep_ not in _OPTIONAL or any(d.i in kept for d in c.subtree)):
@@ -406,6 +409,12 @@ def _agrees(subject: Any, verb: Any) -> bool:
     return not (plural and finite.tag_ == "VBZ")
 
 
+def _listed(token: Any) -> int:
+    """How many items follow the token in its list ("quit, sulk, or find out": 2)."""
+    items = [c for c in token.children if c.dep_ == "conj"]
+    return len(items) + sum(_listed(c) for c in items)
+
+
 def _agrees_if_finite(subject: Any, verb: Any) -> bool:
     """``_agrees`` for a verb with a finite form; a non-finite one ("made her cry") has nothing to agree, nor a
     bare infinitive after a verb of making or seeing that the tagger reads as present ("making the rest of the
@@ -514,6 +523,9 @@ def quoted_phrase(text: str) -> str | None:
     for match in _QUOTED_SPAN.finditer(text):
         if _OWN_WORDS.search(text[max(0, match.start(1) - 60):match.start(1)]):
             continue  # their own words ('I don't want to just say "well done"'): nothing to make of them
+        if re.search(r"\b(?:not|never|no|nor|rather than|instead of)\W*$", text[max(0, match.start(1) - 20):match.start(1)],
+                     re.I):
+            continue  # words nobody said ("she said no. Not 'let me think about it', just no.")
         phrase = match.group(1).strip().rstrip(".,;!")
         words = phrase.split()
         if (2 <= len(words) <= 6 and ":" not in phrase and not phrase.endswith("?")

@@ -260,6 +260,7 @@ def test_clause_questions_over_the_blind_openers_read_as_whole_sentences(setting
     ("she said the rating was \"calibrated across the department\".", "calibrated across the department"),
     ("I don't want to just say \"well done\" in a team email.", None),   # their own words, not a verdict
     ("I told him \"not this year\" and he sulked.", None),
+    ("I offered it to her and she said no. Not 'let me think about it', just no.", None),  # words nobody said
 ])
 def test_quoted_words_are_someone_elses_not_the_persons_own(text: str, phrase: str | None) -> None:
     from assistant.mirror import quoted_phrase
@@ -292,6 +293,8 @@ def test_non_native_forms_are_not_copied_into_a_reflection(sentence: str) -> Non
     ("I am worry she will burn out.", "are worry"),                       # "be" before a bare verb or noun
     ("i want to say no but im scared she give my clients to others", "want to say."),  # "say" cut from "say no"
     ("How do I figure out if it's worth it?", "figure out."),              # "figure out" cut from its object
+    ("options are quit, sulk, or find out whats actually needed.", "options are quit"),  # a list of three cut
+    ("I don't know if she's resentful, disengaged, or just adjusting.", "resentful."),
 ])
 def test_no_reflection_copies_a_clause_that_does_not_agree_or_stops_before_its_object(text: str, wrong: str) -> None:
     from assistant.mirror import asked_action
