@@ -448,6 +448,17 @@ def _someone_elses(text: str, at: int) -> bool:
                 if word in ("i", "we", "me") or word in _THINGS:
                     return False
                 return child.pos_ in ("NOUN", "PROPN") or word in ("he", "she", "they")
+    # the feeling of someone the person acts on: "How do I keep a star from getting bored?", "make her feel
+    # valued": a verb above the feeling word with a person as its object, before it
+    node = token
+    for _ in range(4):
+        if node.dep_ not in ("acomp", "xcomp", "pcomp", "prep", "ccomp", "oprd", "advcl") or node.head is node:
+            break
+        node = node.head
+        for child in node.children:
+            if child.dep_ == "dobj" and child.i < token.i and child.lower_ not in _THINGS and (
+                    child.pos_ in ("NOUN", "PROPN") or child.lower_ in ("him", "her", "them")):
+                return True
     return False
 
 

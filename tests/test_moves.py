@@ -79,6 +79,10 @@ def test_report_talk_to_a_high_performer_is_refused_on_load(tmp_path: Path) -> N
     ("The boring stuff just doesn't get done, and the team has noticed she gets a pass.", None),
     ("My work is boring and I hate it.", "stretching"),  # a thing as subject leaves the feeling theirs
     ("so bored. six years on the same product", "stretching"),
+    # the feeling of someone the person acts on (blind16 o35: a manager told the work had stopped stretching them)
+    ("How do I keep a star from getting bored?", None),
+    ("I would like to protect her capacity without appearing to doubt her ability.", None),
+    ("How do I stop myself getting bored?", "stretching"),
 ])
 def test_feeling_reflections_are_the_speakers_own_and_not_negated(text: str, expected: str | None) -> None:
     got = feeling_reflection(text)
