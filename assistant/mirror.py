@@ -221,9 +221,12 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
     prefix: list[str] = []
     if subjects:
         subject = subjects[0]
-        if subject.i > root.i or not _fit_subject(subject):
+        bare = _bare_person(subject, words[0])
+        if subject.i > root.i or not (bare or _fit_subject(subject)):
             return None
         start = subject.left_edge.i
+        if bare:
+            prefix = ["your"]  # "Top seller wants a raise." -> "your top seller wants a raise"
         if not _agrees(subject, root):
             return None
     elif words[0].i == root.i and root.lemma_.lower() in _RECEIVED:
@@ -341,7 +344,8 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
                 word = _SWAP[low]
             elif low in _AGREE and _subject_is_person(t):
                 word = _AGREE[low]
-            elif k == 0 and not (t.pos_ == "PROPN" or t.text.isupper() and len(t.text) > 1):
+            elif k == 0 and (prefix == ["your"] and not t.text.isupper()
+                             or not (t.pos_ == "PROPN" or t.text.isupper() and len(t.text) > 1)):
                 word = word[:1].lower() + word[1:]
         elif t.lower_ in _SWAP and t.pos_ == "PRON":
             return None  # someone else's words with "I" or "my" in them: leave them be
@@ -392,6 +396,23 @@ def _fit_subject(subject: Any) -> bool:
             c.dep_ in ("det", "poss") for c in subject.children):
         return False  # "Moving teams question.": a heading, misparsed as a subject and its verb
     return subject.pos_ in ("NOUN", "PROPN", "NUM")
+
+
+def _bare_person(subject: Any, first: Any) -> bool:
+    """A person of theirs named without "my", first in a terse sentence ("Top seller wants a raise.", "Boss
+    thanked HIM."): the reflection may say "your"."""
+    return (subject.left_edge.i == first.i and subject.lower_ in _BARE_PEOPLE
+            and (subject.tag_ in ("NN", "NNS") or subject.tag_ == "NNP" and subject.lower_ in _BARE_TITLES)
+            and subject.head.lemma_.lower() not in ("be", "exist", "pay", "mean", "sound", "look", "seem")
+            and not any(t.dep_ in ("det", "poss", "nummod", "predet") or t.lower_ in ("my", "our", "the", "a", "an")
+                        or t.pos_ == "PROPN" and t.i != subject.i for t in subject.subtree if t.i < subject.i))
+
+
+_BARE_TITLES = {"manager", "boss", "director", "supervisor"}  # "Manager said no." (capitalised, tagged a name)
+
+
+_BARE_PEOPLE = frozenset("""manager boss lead report director engineer analyst designer developer dev rep nurse teacher
+colleague coworker peer chef supervisor mentor star seller salesperson performer hire cook baker""".split())
 
 
 def _agrees(subject: Any, verb: Any) -> bool:

@@ -311,6 +311,9 @@ def test_no_reflection_copies_a_clause_that_does_not_agree_or_stops_before_its_o
     ("He wants me to formally take over.", "It sounds like he wants you to formally take over."),
     ("I'd like to at least find out.", "It sounds like you'd like to at least find out."),
     ("hes the only one who knows the billing system.", "It sounds like he's the only one who knows the billing system."),
+    # a person of theirs named without "my" in a terse message (blind16 o03 got "So that is where things stand")
+    ("Top seller wants a raise. Budget frozen. Help.", "It sounds like your top seller wants a raise."),
+    ("Manager said no.", "It sounds like your manager said no."),
 ])
 def test_whole_clauses_with_small_clauses_and_particles_are_still_reflected(text: str, said: str) -> None:
     assert mirror(text) == said
