@@ -34,7 +34,11 @@ _AGREE = {"am": "are", "'m": "'re", "m": "'re", "’m": "’re", "was": "were"}
 _LEAD = {"advmod", "intj", "discourse", "cc", "npadvmod", "punct"}  # discourse words before the subject
 _FELT = {"feel", "want", "need", "love", "hate", "miss", "worry", "worried", "afraid", "scared", "bored", "stuck",
          "tired", "exhausted", "frustrated", "angry", "upset", "anxious", "nervous", "proud", "guilty", "dread",
-         "enjoy", "like", "fear", "hope", "wish", "struggle", "overwhelmed", "burn"}
+         "enjoy", "like", "fear", "hope", "wish", "struggle", "overwhelmed", "burn", "embarrassed", "ashamed",
+         "furious", "livid", "gutted", "terrified", "terrify", "dreading", "flattered", "reluctant", "resentful",
+         "jealous", "torn", "conflicted", "drained", "disappointed", "hurt", "sick", "happy", "unhappy", "relieved",
+         "excited", "lost", "lonely", "invisible", "undervalued", "unappreciated", "panic", "panicking", "sad"}
+_TURNS = {"but", "yet", "though", "however", "although"}  # a later clause that turns against the one before
 # parts of a clause that may be left out (with everything under them) without breaking it
 _OPTIONAL = {"cc", "conj", "advcl", "parataxis", "punct", "relcl", "prep", "advmod", "npadvmod", "appos", "acl",
              "mark", "dep", "intj", "discourse"}
@@ -84,10 +88,44 @@ def mirror(text: str, lead: str = "It sounds like") -> str | None:
     built = _built(text)
     if not built:
         return None
-    felt = [c for c, tokens in built if any(t.lemma_.lower() in _FELT or t.lower_ in _FELT for t in tokens)]
-    own = [c for c, tokens in built if tokens[0].lower_ in ("i", "my", "our") or tokens[0].pos_ == "VERB"]
-    clause = (felt or own or [built[0][0]])[0]
+    clause = max(enumerate(built), key=lambda ib: _salience(built, ib[0]))[1][0]
     return f"{lead} {clause}." if lead else f"{clause[:1].upper()}{clause[1:]}."
+
+
+def _felt(tokens: list[Any]) -> bool:
+    """Whether the clause names a feeling or a wish ("like" only as a verb: "treating it like a done deal" is not)."""
+    return any((t.lemma_.lower() in _FELT or t.lower_ in _FELT) and not (t.lower_ == "like" and t.pos_ != "VERB")
+               for t in tokens)
+
+
+def _conceded(built: list[tuple[str, list[Any]]], at: int) -> bool:
+    """Whether a later clause turns against this one with "but", "yet" or "though" ("I'm flattered, but the thing
+    I'm actually good at is teaching"; "…he knows everything. But now he's bored"): the later one is the point."""
+    tokens = built[at][1]
+    end, sent = max(t.i for t in tokens), tokens[0].sent
+    for _, later in built[at + 1:]:
+        start = min(t.i for t in later)
+        if later[0].sent.start > sent.end:  # only the same sentence or the next one
+            break
+        before = start - 1  # the word that opens the later clause, past commas and "now", "then"…
+        while before > end and (later[0].doc[before].is_punct or later[0].doc[before].pos_ in ("ADV", "INTJ")):
+            before -= 1
+        turn = later[0].doc[before]
+        # in the next sentence, only a "But" that opens it turns against this one
+        if before > end and turn.lower_ in _TURNS and (later[0].sent == sent or turn.i == later[0].sent.start):
+            return True
+    return False
+
+
+def _salience(built: list[tuple[str, list[Any]]], at: int) -> tuple[int, ...]:
+    """How much a clause carries the point of the message: not turned against by a later "but"; the person's own
+    feeling or wish ("you dread every shift", "you're embarrassed to even offer it"); anyone's; the person's own
+    words or someone of theirs ("my best engineer…"); and among the rest, the first. A role alone is never built."""
+    clause, tokens = built[at]
+    felt = _felt(tokens)
+    mine = clause.startswith(("you ", "you'"))
+    own = tokens[0].lower_ in ("i", "my", "our") or tokens[0].pos_ == "VERB"
+    return (not _conceded(built, at), felt and mine, felt, own, -at)
 
 
 @functools.lru_cache(maxsize=64)
@@ -289,6 +327,9 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
     if any(t.pos_ not in ("VERB", "AUX") and _listed(t) >= 2 and any(c.dep_ == "conj" and c.i not in kept
                                                                      for c in t.children) for t in tokens):
         return None  # a list of three cut after its first item ("options are quit" from "quit, sulk, or find out…")
+    if any(t.dep_ == "mark" and t.lower_ in ("if", "whether") for t in tokens) and "or" in rest:
+        return None  # one alternative of a question left open ("you don't know if you're being punished" from
+        # "…punished, protected or just forgotten")
     for t in tokens:  # whole constituents only: what is left out must be optional and left out entirely
         for c in t.children:
             if c.i not in kept and (c.dep_ not in _OPTIONAL or any(d.i in kept for d in c.subtree)):
