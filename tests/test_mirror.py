@@ -317,3 +317,30 @@ def test_no_reflection_copies_a_clause_that_does_not_agree_or_stops_before_its_o
 ])
 def test_whole_clauses_with_small_clauses_and_particles_are_still_reflected(text: str, said: str) -> None:
     assert mirror(text) == said
+
+
+@pytest.mark.parametrize("text, want", [
+    # a later "but" turns against the clause before it: the point is what follows
+    ("I'm proud of the launch, but the part I actually care about is the research.",
+     "It sounds like the part you actually care about is the research."),
+    ("My lead knows the system inside out. But now he says he is bored.", "It sounds like he says he is bored."),
+    # the person's own feeling before a fact about someone else, wherever it comes
+    ("My director keeps treating the move like a done deal. I feel sick about it.",
+     "It sounds like you feel sick about it."),
+    ("My analyst asked for a raise and deserves it. I can offer her almost nothing. I'm embarrassed to even ask.",
+     "It sounds like you're embarrassed to even ask."),
+    # with nothing felt or turned, the first clause of theirs, as before
+    ("My best engineer asked to go part time. The team is already stretched.",
+     "It sounds like your best engineer asked to go part time."),
+])
+def test_the_reflection_is_of_the_clause_that_carries_the_point(text: str, want: str) -> None:
+    assert mirror(text) == want
+
+
+@pytest.mark.parametrize("text", [
+    "I don't know if I'm being groomed, sidelined or simply forgotten.",
+    "I'm not sure whether she is bored or just tired.",
+])
+def test_no_reflection_of_one_alternative_of_an_open_question(text: str) -> None:
+    said = mirror(text)  # whole, or not at all
+    assert said is None or " or " in said, said
