@@ -127,6 +127,22 @@ def test_a_question_about_the_people_who_promoted_you_needs_a_promotion(said: st
     assert presupposes_unsaid(question, said) is not offered
 
 
+@pytest.mark.parametrize(("question", "said", "offered"), [
+    ("What kind of coach do you want to be for your report?", "My best nurse keeps clashing with the others.", False),
+    ("What kind of coach do you want to be for your report?", "I want to coach my analyst, not just manage her.", True),
+    ("What would make your next review feel like a dialogue rather than a verdict?", "I'm bored at work.", False),
+    ("What would make your next review feel like a dialogue rather than a verdict?", "My rating came back average.", True),
+    ("What do you want to keep from the craft you miss?", "Seven years at the same restaurant.", False),
+    ("What do you want to keep from the craft you miss?", "I miss cooking since I went into management.", True),
+])
+def test_a_question_about_their_coaching_a_review_or_what_they_miss_needs_them_to_have_said_it(
+        question: str, said: str, offered: bool) -> None:
+    """Blind readers scored a review question 0 in every reading where no review was mentioned."""
+    from assistant.moves import presupposes_unsaid
+
+    assert presupposes_unsaid(question, said) is not offered
+
+
 def test_a_later_message_keeps_the_situation_of_the_sessions_opening() -> None:
     """A later message that only says how it feels ("I just sat there") is ranked among the situations
     closest to it *or* to the session's opening message, so the opening's situation stays in reach."""
