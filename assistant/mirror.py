@@ -39,6 +39,7 @@ _FELT = {"feel", "want", "need", "love", "hate", "miss", "worry", "worried", "af
          "jealous", "torn", "conflicted", "drained", "disappointed", "hurt", "sick", "happy", "unhappy", "relieved",
          "excited", "lost", "lonely", "invisible", "undervalued", "unappreciated", "panic", "panicking", "sad"}
 _TURNS = {"but", "yet", "though", "however", "although"}  # a later clause that turns against the one before
+_TWO_SIDED_WORDS = 24  # both sides of a turn reflected together up to this many words
 # parts of a clause that may be left out (with everything under them) without breaking it
 _OPTIONAL = {"cc", "conj", "advcl", "parataxis", "punct", "relcl", "prep", "advmod", "npadvmod", "appos", "acl",
              "mark", "dep", "intj", "discourse"}
@@ -88,7 +89,12 @@ def mirror(text: str, lead: str = "It sounds like") -> str | None:
     built = _built(text)
     if not built:
         return None
-    clause = max(enumerate(built), key=lambda ib: _salience(built, ib[0]))[1][0]
+    at = max(range(len(built)), key=lambda i: _salience(built, i))
+    clause = built[at][0]
+    if _two_sided(built, at):
+        # both sides, as the person put them: "you don't want to lose her, but you also don't know how the team
+        # absorbs it" (MI's double-sided reflection; the later side alone drops what it turns against)
+        clause = f"{built[at - 1][0]}, but {clause}"
     return f"{lead} {clause}." if lead else f"{clause[:1].upper()}{clause[1:]}."
 
 
@@ -101,9 +107,14 @@ def _felt(tokens: list[Any]) -> bool:
 def _conceded(built: list[tuple[str, list[Any]]], at: int) -> bool:
     """Whether a later clause turns against this one with "but", "yet" or "though" ("I'm flattered, but the thing
     I'm actually good at is teaching"; "…he knows everything. But now he's bored"): the later one is the point."""
+    return _turns_at(built, at) is not None
+
+
+def _turns_at(built: list[tuple[str, list[Any]]], at: int) -> int | None:
+    """The index of the built clause that turns against this one (``_conceded``), if any."""
     tokens = built[at][1]
     end, sent = max(t.i for t in tokens), tokens[0].sent
-    for _, later in built[at + 1:]:
+    for index, (_, later) in enumerate(built[at + 1:], start=at + 1):
         start = min(t.i for t in later)
         if later[0].sent.start > sent.end:  # only the same sentence or the next one
             break
@@ -113,19 +124,24 @@ def _conceded(built: list[tuple[str, list[Any]]], at: int) -> bool:
         turn = later[0].doc[before]
         # in the next sentence, only a "But" that opens it turns against this one
         if before > end and turn.lower_ in _TURNS and (later[0].sent == sent or turn.i == later[0].sent.start):
-            return True
-    return False
+            return index
+    return None
 
 
 def _salience(built: list[tuple[str, list[Any]]], at: int) -> tuple[int, ...]:
     """How much a clause carries the point of the message: not turned against by a later "but"; the person's own
     feeling or wish ("you dread every shift", "you're embarrassed to even offer it"); anyone's; the person's own
     words or someone of theirs ("my best engineer…"); and among the rest, the first. A role alone is never built."""
-    clause, tokens = built[at]
-    felt = _felt(tokens)
-    mine = clause.startswith(("you ", "you'"))
-    own = tokens[0].lower_ in ("i", "my", "our") or tokens[0].pos_ == "VERB"
-    return (not _conceded(built, at), felt and mine, felt, own, -at)
+    sides = [at - 1, at] if _two_sided(built, at) else [at]  # a turn reflected whole carries both its sides
+    felt = any(_felt(built[i][1]) for i in sides)
+    mine = any(_felt(built[i][1]) and built[i][0].startswith(("you ", "you'")) for i in sides)
+    own = any(built[i][1][0].lower_ in ("i", "my", "our") or built[i][1][0].pos_ == "VERB" for i in sides)
+    return (not _conceded(built, at), mine, felt, own, -at)
+
+
+def _two_sided(built: list[tuple[str, list[Any]]], at: int) -> bool:
+    """Whether the clause turns against the one just before it and both fit in one reflection."""
+    return at > 0 and _turns_at(built, at - 1) == at and len(built[at - 1][1]) + len(built[at][1]) <= _TWO_SIDED_WORDS
 
 
 @functools.lru_cache(maxsize=64)
@@ -192,6 +208,7 @@ def unsquash(text: str) -> str:
         return sub
 
     text = _SHORTHAND_RE.sub(keep_case(_SHORTHAND), text)
+    text = re.sub(r"(?<![\w'’/])w(?= [a-z])", "with", text)  # "impatient w people" (lower case only: "a W")
     text = _ASIDE.sub(lambda m: m.group(1) or " ", text)
     text = re.sub(r"\s+([.!,;])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
     text = re.sub(r"([.!;,])[.!;,]+", r"\1", text)
@@ -317,6 +334,10 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
     if not tokens or root not in tokens:
         return None
     rest = [t.lower_ for t in words if t.i >= tokens[-1].i + 1]
+    after = next((t for t in words if t.i == tokens[-1].i + 1), None)
+    if tokens[-1].pos_ == "PRON" and after is not None and after.tag_ == "VBG" and not any(
+            c.dep_ == "mark" for c in after.children):
+        return None  # "sick of me working saturdays" is not "sick of me"
     if tuple(rest[:2]) in _IDIOM_TAILS:
         return None  # "you've been taking your best lab technician." cut from "...for granted"
     if any(w in _SECOND_HALF for w in rest) and any(_opens_pair(t, rest) for t in tokens):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import Settings
-from assistant.mirror import mirror, unsquash
+from assistant.mirror import _TWO_SIDED_WORDS, mirror, unsquash
 from assistant.quality import broken_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +111,8 @@ def test_every_reflection_of_written_messages_is_well_formed() -> None:
         assert not broken_sentences(reflection), (message, reflection)
         assert not re.search(r"\b(I|me|my|myself|mine)\b", reflection), (message, reflection)
         assert "  " not in reflection and " ," not in reflection and " ." not in reflection, (message, reflection)
-        assert 5 <= len(reflection.split()) <= 3 + 16 + 1, (message, reflection)
+        most = 3 + (_TWO_SIDED_WORDS + 1 if ", but " in reflection else 16 + 1)  # both sides of a turn, or one clause
+        assert 5 <= len(reflection.split()) <= most, (message, reflection)
 
 
 def test_a_plan_is_quoted_back_in_the_persons_own_words_cut_only_at_a_clause() -> None:
@@ -320,10 +321,14 @@ def test_whole_clauses_with_small_clauses_and_particles_are_still_reflected(text
 
 
 @pytest.mark.parametrize("text, want", [
-    # a later "but" turns against the clause before it: the point is what follows
+    # a later "but" turns against the clause before it: both sides, as the person put them (MI's double-sided
+    # reflection), or the later one alone when the two are too long together
     ("I'm proud of the launch, but the part I actually care about is the research.",
-     "It sounds like the part you actually care about is the research."),
-    ("My lead knows the system inside out. But now he says he is bored.", "It sounds like he says he is bored."),
+     "It sounds like you're proud of the launch, but the part you actually care about is the research."),
+    ("I can't lose him but I can't keep losing juniors either.",
+     "It sounds like you can't lose him, but you can't keep losing juniors either."),
+    ("My lead knows the system inside out. But now he says he is bored.",
+     "It sounds like your lead knows the system inside out, but he says he is bored."),
     # the person's own feeling before a fact about someone else, wherever it comes
     ("My director keeps treating the move like a done deal. I feel sick about it.",
      "It sounds like you feel sick about it."),
@@ -344,3 +349,9 @@ def test_the_reflection_is_of_the_clause_that_carries_the_point(text: str, want:
 def test_no_reflection_of_one_alternative_of_an_open_question(text: str) -> None:
     said = mirror(text)  # whole, or not at all
     assert said is None or " or " in said, said
+
+
+def test_chat_w_is_with_and_a_gerund_stays_with_its_pronoun() -> None:
+    assert mirror("she is brilliant w patients") == "It sounds like she is brilliant with patients."
+    assert mirror("I took a W on that one.") == "It sounds like you took a W on that one."
+    assert mirror("my partner is sick of me working saturdays") != "It sounds like your partner is sick of you."
