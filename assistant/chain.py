@@ -508,8 +508,6 @@ class Coach:
 
         found: list[tuple[str | None, str]] = []
         asked = self.angles.get("asked_questions") or {}
-        if stage == "options":  # by then, what it would take rather than what makes it hard
-            asked = {**asked, **(self.angles.get("asked_questions_options") or {})}
         if asked and stage in ("goal", "reality", "options"):
             action = asked_action(text)
             followups = self.angles.get("asked_followups") or {}

@@ -114,12 +114,11 @@ def load_angles(folder: Path = PROMPTS_DIR) -> dict:
     asked = data.get("quoted_question")
     if asked is not None and (not isinstance(asked, str) or asked.count("{phrase}") != 1 or not asked.endswith("?")):
         raise DataError(f"{path}: field quoted_question: must be one question holding '{{phrase}}' once")
-    for field in ("asked_questions", "asked_questions_options"):
-        for kind, question in (data.get(field) or {}).items():
-            if kind not in ("how", "should") or not isinstance(question, str) or question.count("{action}") != 1 \
-                    or not question.endswith("?") or question.count("?") != 1:
-                raise DataError(f"{path}: field {field}.{kind}: must be 'how' or 'should', one question "
-                                "holding '{action}' once")
+    for kind, question in (data.get("asked_questions") or {}).items():
+        if kind not in ("how", "should") or not isinstance(question, str) or question.count("{action}") != 1 \
+                or not question.endswith("?") or question.count("?") != 1:
+            raise DataError(f"{path}: field asked_questions.{kind}: must be 'how' or 'should', one question "
+                            "holding '{action}' once")
     for field, needs in (("asked_reflections", 1), ("asked_followups", 0)):
         for kind, said in (data.get(field) or {}).items():
             end = "." if field == "asked_reflections" else "?"

@@ -318,10 +318,9 @@ def test_the_persons_own_question_is_asked_back_about_the_action_in_their_words(
 
     coach = _coach(settings)
     text = "My star asked for a raise I can't give until next year. How do I have that conversation without losing her?"
-    want = "What is making it hard to have that conversation without losing her?"
+    want = "What would it take to have that conversation without losing her?"
     assert coach._quoted_question(GrowState(), text, "goal")[:2] == (want, "asked")
-    assert coach._quoted_question(GrowState(), text, "options")[:2] == (
-        "What would it take to have that conversation without losing her?", "asked")  # by then, what it would take
+    assert coach._quoted_question(GrowState(), text, "options")[:2] == (want, "asked")
     assert coach._quoted_question(GrowState(), text, "way_forward") is None
     again = coach._quoted_question(GrowState(asked=[want]), text, "goal")
     assert again is None or again[0] != want
@@ -336,7 +335,7 @@ def test_the_persons_own_question_is_asked_back_about_the_action_in_their_words(
     monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [])  # nothing in the library fits
     monkeypatch.setattr(coach.model, "supports_grammar", True)
     out = coach.turn("How do I keep my best engineer interested? She has been coasting for two months.")
-    assert out["reply"].endswith("What is making it hard to keep your best engineer interested?"), out
+    assert out["reply"].endswith("What would it take to keep your best engineer interested?"), out
     assert coach.store.turns(out["session"])[-1].meta["route"] == "asked"
 
 # 9. context budget ----------------------------------------------------------------------------------
