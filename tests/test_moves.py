@@ -134,6 +134,12 @@ def test_a_question_about_the_people_who_promoted_you_needs_a_promotion(said: st
     ("What would make your next review feel like a dialogue rather than a verdict?", "My rating came back average.", True),
     ("What do you want to keep from the craft you miss?", "Seven years at the same restaurant.", False),
     ("What do you want to keep from the craft you miss?", "I miss cooking since I went into management.", True),
+    ("What would you like to be true about your relationship with your manager a year from now?",
+     "Seven years at the same restaurant. Best cook in the kitchen.", False),
+    ("What would you like to be true about your relationship with your manager a year from now?",
+     "My boss changes the priorities every week.", True),
+    ("How could this help her grow?", "My best nurse keeps clashing with the other charge nurses.", False),
+    ("How could this help her grow?", "She wants to develop into a specialist role.", True),
 ])
 def test_a_question_about_their_coaching_a_review_or_what_they_miss_needs_them_to_have_said_it(
         question: str, said: str, offered: bool) -> None:
