@@ -280,8 +280,9 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
         if subject.i > root.i or not (bare or _fit_subject(subject)):
             return None
         start = subject.left_edge.i
-        if bare:
-            prefix = ["your"]  # "Top seller wants a raise." -> "your top seller wants a raise"
+        if bare:  # "Top seller wants a raise." -> "your top seller wants a raise"; "Staff engineer on my team
+            # keeps…" -> "the staff engineer on your team keeps…" (not "your… on your team")
+            prefix = ["the" if any(t.lower_ in ("my", "our") for t in subject.subtree if t.i > subject.i) else "your"]
         if not _agrees(subject, root):
             return None
     elif words[0].i == root.i and root.lemma_.lower() in _RECEIVED:

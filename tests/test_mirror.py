@@ -355,3 +355,8 @@ def test_chat_w_is_with_and_a_gerund_stays_with_its_pronoun() -> None:
     assert mirror("she is brilliant w patients") == "It sounds like she is brilliant with patients."
     assert mirror("I took a W on that one.") == "It sounds like you took a W on that one."
     assert mirror("my partner is sick of me working saturdays") != "It sounds like your partner is sick of you."
+
+
+def test_a_bare_person_already_said_to_be_theirs_is_not_made_theirs_twice() -> None:
+    said = mirror("Staff engineer on my team keeps rewriting other people's pull requests overnight.")
+    assert said == "It sounds like the staff engineer on your team keeps rewriting other people's pull requests overnight."
