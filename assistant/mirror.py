@@ -339,6 +339,8 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
     if tokens[-1].pos_ == "PRON" and after is not None and after.tag_ == "VBG" and not any(
             c.dep_ == "mark" for c in after.children):
         return None  # "sick of me working saturdays" is not "sick of me"
+    if after is not None and after.lower_ == "that" and after.dep_ == "mark":
+        return None  # "she has made it clear" without what she made clear
     if tuple(rest[:2]) in _IDIOM_TAILS:
         return None  # "you've been taking your best lab technician." cut from "...for granted"
     if any(w in _SECOND_HALF for w in rest) and any(_opens_pair(t, rest) for t in tokens):

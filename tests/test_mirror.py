@@ -360,3 +360,8 @@ def test_chat_w_is_with_and_a_gerund_stays_with_its_pronoun() -> None:
 def test_a_bare_person_already_said_to_be_theirs_is_not_made_theirs_twice() -> None:
     said = mirror("Staff engineer on my team keeps rewriting other people's pull requests overnight.")
     assert said == "It sounds like the staff engineer on your team keeps rewriting other people's pull requests overnight."
+
+
+def test_no_clause_cut_before_what_it_says_is_clear() -> None:
+    said = mirror("My best tester is great, but he has made it clear that he never wants to lead a team.")
+    assert said is None or not said.rstrip(".").endswith("made it clear"), said
