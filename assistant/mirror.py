@@ -727,7 +727,10 @@ def _span(head: Any, kept: set[int], skip: frozenset[int] = frozenset()) -> list
         return None  # "figure out" cut from "figure out what actually motivates you"
     cut = {t.i for c in head.children if c.dep_ in _ASIDES and c.i > head.i for t in c.subtree}
     tokens = [t for t in head.subtree if t.i not in skip and t.i not in cut and t.i in kept]
-    if not tokens or any(b.i - a.i != 1 and not all(k in skip | cut for k in range(a.i + 1, b.i))
+    # a gap only where a word was meant to go ("to"), never an aside cut from the middle ("work 4 days instead of
+    # 5" is not "working instead of 5")
+    if not tokens or any(b.i - a.i != 1 and not all(k in skip or k in cut and head.doc[k].lower_ in _PARTICLES
+                                                    for k in range(a.i + 1, b.i))
                          for a, b in zip(tokens, tokens[1:], strict=False)):
         return None
     while tokens and (tokens[-1].is_punct or tokens[-1].pos_ in _DANGLING and tokens[-1].dep_ != "prt"

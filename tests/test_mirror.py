@@ -365,3 +365,12 @@ def test_a_bare_person_already_said_to_be_theirs_is_not_made_theirs_twice() -> N
 def test_no_clause_cut_before_what_it_says_is_clear() -> None:
     said = mirror("My best tester is great, but he has made it clear that he never wants to lead a team.")
     assert said is None or not said.rstrip(".").endswith("made it clear"), said
+
+
+def test_no_clause_question_with_an_aside_cut_from_its_middle() -> None:
+    from assistant.mirror import clause_questions
+
+    for kind, slots, _ in clause_questions("My best welder asks to work 4 days instead of 5 so he can study."):
+        assert "instead of 5" not in " ".join(slots.values()) or "4 days" in " ".join(slots.values()), (kind, slots)
+    built = clause_questions("My best shift lead has asked to go down to four nights a week.")
+    assert any(s.get("thing") == "going down to four nights a week" for _, s, _ in built), built
