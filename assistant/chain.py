@@ -124,6 +124,11 @@ _POSSIBLE = re.compile(r"\b(?:could|might|maybe|perhaps)\b", re.I)
 _LISTED = re.compile(r"(?:^\s*[-*•]\s|(?:^|\s)\d[.)]\s)", re.M)
 
 
+# a step the person says they will take themselves ("I'll ask her…", "I'm going to…", "my plan is…")
+_OWN_STEP = re.compile(r"\b(?:i'll|i will|i'm going to|i am going to|im going to|i'm gonna|plan is|plan:|my plan|i plan to|"
+                       r"i've decided|i have decided|i'd like to start|first i|then i)\b", re.I)
+
+
 def names_options(text: str) -> bool:
     """Whether the message offers at least two alternatives in words, so a question about "those options" fits:
     blind readers scored "Which of those would you choose…?" 0 after "she can be prickly" and after one idea,
@@ -617,8 +622,9 @@ class Coach:
         # a plain reflection names what the message does ("You have a step in mind"): only when the GROW
         # signal is sure, else it is a misreading ("a step in mind" to someone who said they had no plan)
         aim = read["aim"] if read["aim"] and read.get("aim_p", 0.0) >= PLAIN_AIM_SURE else "reality"
-        if aim == "commitment" and not self._names_step(read, text):  # "You have a step in mind" needs a step
-            aim = "reality"
+        if aim == "commitment" and not (self._names_step(read, text) and _OWN_STEP.search(text)):
+            aim = "reality"  # "You have a step in mind" needs a step of their own in words: readers scored it 0 in
+            # 8 of 10 first messages that named none ("Meeting tomorrow.", "my director told me to…")
         about = topic_reflection(text, aim)
         if about:
             options.append(about)
