@@ -158,7 +158,8 @@ def _built(text: str) -> list[tuple[str, list[Any]]]:
                           and any(d.dep_ in ("nsubj", "nsubjpass") for d in c.children)]
         for span in spans:
             made = _clause(span) if span.root.i in (sent.root.i, *[c.i for c in sent.root.children]) else None
-            if made and not _introduces(made[1]) and not _says_nothing(made[1]):
+            if made and not _introduces(made[1]) and not _says_nothing(made[1]) \
+                    and not re.search(r"(?:^|\s)['‘]\w[^'’]*$", made[0]):  # a quote cut before it closes
                 built.append(made)
     return built
 

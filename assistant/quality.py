@@ -87,6 +87,7 @@ def broken_sentences(reply: str) -> list[str]:
         bad = bad or bool(_AGREEMENT.search(bare)) or bool(dangling.search(bare)) or bool(_NO_MAIN.search(bare))
         bad = bad or (not s.endswith("?") and bool(_FIRST_PERSON.search(bare)))
         bad = bad or bare[0].islower() or s.count("(") != s.count(")") or s.count('"') % 2 == 1
+        bad = bad or bool(re.search(r"(?:^|\s)['‘]\w[^'’]*$", s))  # a quote opened and never closed ("you 'hover.")
         bad = bad or len(bare.split()) < 3 or bool(re.search(r"[^\w\s)’'\"”]\s*[?.!]$", bare))
         if bad:
             out.append(s)

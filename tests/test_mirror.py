@@ -374,3 +374,11 @@ def test_no_clause_question_with_an_aside_cut_from_its_middle() -> None:
         assert "instead of 5" not in " ".join(slots.values()) or "4 days" in " ".join(slots.values()), (kind, slots)
     built = clause_questions("My best shift lead has asked to go down to four nights a week.")
     assert any(s.get("thing") == "going down to four nights a week" for _, s, _ in built), built
+
+
+def test_no_reflection_with_a_quote_cut_before_it_closes() -> None:
+    from assistant.quality import broken_sentences
+
+    assert broken_sentences("It sounds like your team lead told you you 'hover.")
+    said = mirror("I heard she told others I 'got lucky with the project'. She barely talks to me in meetings.")
+    assert said is None or "'" not in said or said.count("'") % 2 == 0, said
