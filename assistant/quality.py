@@ -51,7 +51,8 @@ _RESUMED = re.compile(r"^(it sounds like|it seems like|so|you're saying|you are 
 _NON_NATIVE = re.compile(r"\b(?:is|are|am|'re|'s)\b(?!\s+been\b)(?:\s+[\w,]+){0,5}?\s+(?<!for )(?<!in )(?<!about )"
                          r"(?:since\s+)?(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|many)"
                          r"\s+(?:years?|months?|weeks?)(?:\s+(?:now|already))?\s*[.!]?$"
-                         r"|\bwants? that (?:it|he|she|they|we|you|i)\b", re.I)
+                         r"|\bwants? that (?:it|he|she|they|we|you|i)\b"
+                         r"|\boffer(?:s|ed)? (?:me|you|him|her|them|us) to \w+", re.I)  # "offered you to become…"
 _DANGLING_Q = re.compile(r"\b(the|a|an|and|or|but|my|your|than|because|whether)\s*[?]$", re.I)
 _NO_MAIN = re.compile(r"\bthat if\b[^,]*[.]$|^it sounds like (you're |you are )?\w+ that\b[^,]*\bif\b[^,]*[.]$", re.I)
 _DANGLING = re.compile(r"\b(the|a|an|and|or|but|if|it's|its|my|your|as|"

@@ -281,11 +281,13 @@ def test_no_reflection_that_misreads_or_cuts_the_verb(text: str) -> None:
 @pytest.mark.parametrize("sentence", [
     "It sounds like your assistant winemaker, Luca, is with you seven years.",
     "It sounds like you want that it finish well.",
+    "It sounds like your director offered you to become team leader of 8 people.",
 ])
 def test_non_native_forms_are_not_copied_into_a_reflection(sentence: str) -> None:
     assert broken_sentences(sentence)
     assert not broken_sentences("It sounds like she's been with you four years.")
     assert not broken_sentences("It sounds like you want that role.")
+    assert not broken_sentences("It sounds like they offered you the role.")
 
 
 @pytest.mark.parametrize("text, wrong", [
