@@ -172,6 +172,10 @@ _SQUASHED = {"dont": "don't", "didnt": "didn't", "doesnt": "doesn't", "cant": "c
              "abt": "about", "hes": "he's", "shes": "she's", "thats": "that's", "theres": "there's",
              "theyre": "they're", "youre": "you're", "whats": "what's"}
 _SQUASHED_RE = re.compile(r"\b(" + "|".join(_SQUASHED) + r")\b", re.I)
+# "its" typed for "it's": only before a word a possessive "its" cannot take ("like its his", "its not fair")
+_ITS = re.compile(r"\b([Ii]t)s(?=\s+(?:a|an|the|my|his|hers|her|their|our|your|not|just|so|too|very|really|been|going|"
+                  r"gonna|always|never|all|only|because|what|how|fine|ok|okay|over|about|like|kind of|still|getting|"
+                  r"becoming|hard|easy|impossible|obvious|clear|true|weird|fair|unfair)\b)")
 _ILL = re.compile(r"\b(?<!['’])ill(?=\s+(?:(?:just|probably|prob|never|always|definitely|def|still|also|really|"
                   r"maybe|then|not|finally|actually)\s+)?(?:be|say|do|go|have|get|ask|tell|try|talk|send|need|"
                   r"make|take|see|let|book|bring|raise|write|call|email|message|put|keep|start|stop|look|find|"
@@ -213,6 +217,7 @@ def unsquash(text: str) -> str:
     text = _ASIDE.sub(lambda m: m.group(1) or " ", text)
     text = re.sub(r"\s+([.!,;])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
     text = re.sub(r"([.!;,])[.!;,]+", r"\1", text)
+    text = _ITS.sub(lambda m: m.group(1) + "'s", text)
     return _ILL.sub("I'll", _SQUASHED_RE.sub(keep_case(_SQUASHED), text))
 
 
@@ -340,6 +345,8 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
     if tokens[-1].pos_ == "PRON" and after is not None and after.tag_ == "VBG" and not any(
             c.dep_ == "mark" for c in after.children):
         return None  # "sick of me working saturdays" is not "sick of me"
+    if after is not None and after.lower_ in ("like", "as") and after.dep_ == "mark":
+        return None  # "presenting your analysis" without "like it's his": the manner is the point
     if after is not None and after.lower_ == "that" and after.dep_ == "mark":
         return None  # "she has made it clear" without what she made clear
     if tuple(rest[:2]) in _IDIOM_TAILS:

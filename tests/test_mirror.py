@@ -384,3 +384,10 @@ def test_no_reflection_with_a_quote_cut_before_it_closes() -> None:
     assert broken_sentences("It sounds like your team lead told you you 'hover.")
     said = mirror("I heard she told others I 'got lucky with the project'. She barely talks to me in meetings.")
     assert said is None or "'" not in said or said.count("'") % 2 == 0, said
+
+
+def test_its_for_its_and_no_clause_cut_before_its_manner() -> None:
+    assert unsquash("like its his") == "like it's his"
+    assert unsquash("The team lost its best analyst.") == "The team lost its best analyst."
+    said = mirror("My peer keeps presenting our joint work as if it's his.")
+    assert said is None or "as if" in said, said
