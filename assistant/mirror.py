@@ -38,6 +38,8 @@ _FELT = {"feel", "want", "need", "love", "hate", "miss", "worry", "worried", "af
          "furious", "livid", "gutted", "terrified", "terrify", "dreading", "flattered", "reluctant", "resentful",
          "jealous", "torn", "conflicted", "drained", "disappointed", "hurt", "sick", "happy", "unhappy", "relieved",
          "excited", "lost", "lonely", "invisible", "undervalued", "unappreciated", "panic", "panicking", "sad"}
+# a quote opened and never closed ("your team lead told you you 'hover"): a clause cut inside someone's words
+UNCLOSED_QUOTE = re.compile(r"(?:^|\s)['‘]\w[^'’]*$")
 _TURNS = {"but", "yet", "though", "however", "although"}  # a later clause that turns against the one before
 _TWO_SIDED_WORDS = 24  # both sides of a turn reflected together up to this many words
 # parts of a clause that may be left out (with everything under them) without breaking it
@@ -89,9 +91,10 @@ def mirror(text: str, lead: str = "It sounds like") -> str | None:
     built = _built(text)
     if not built:
         return None
-    at = max(range(len(built)), key=lambda i: _salience(built, i))
+    turns = [_turns_at(built, i) for i in range(len(built))]
+    at = max(range(len(built)), key=lambda i: _salience(built, turns, i))
     clause = built[at][0]
-    if _two_sided(built, at):
+    if _two_sided(built, turns, at):
         # both sides, as the person put them: "you don't want to lose her, but you also don't know how the team
         # absorbs it" (MI's double-sided reflection; the later side alone drops what it turns against)
         clause = f"{built[at - 1][0]}, but {clause}"
@@ -104,14 +107,10 @@ def _felt(tokens: list[Any]) -> bool:
                for t in tokens)
 
 
-def _conceded(built: list[tuple[str, list[Any]]], at: int) -> bool:
-    """Whether a later clause turns against this one with "but", "yet" or "though" ("I'm flattered, but the thing
-    I'm actually good at is teaching"; "…he knows everything. But now he's bored"): the later one is the point."""
-    return _turns_at(built, at) is not None
-
-
 def _turns_at(built: list[tuple[str, list[Any]]], at: int) -> int | None:
-    """The index of the built clause that turns against this one (``_conceded``), if any."""
+    """The index of the later clause that turns against this one with "but", "yet" or "though", if any ("I'm
+    flattered, but the thing I'm actually good at is teaching"; "…he knows everything. But now he's bored"): the
+    later one is the point."""
     tokens = built[at][1]
     end, sent = max(t.i for t in tokens), tokens[0].sent
     for index, (_, later) in enumerate(built[at + 1:], start=at + 1):
@@ -128,20 +127,20 @@ def _turns_at(built: list[tuple[str, list[Any]]], at: int) -> int | None:
     return None
 
 
-def _salience(built: list[tuple[str, list[Any]]], at: int) -> tuple[int, ...]:
+def _salience(built: list[tuple[str, list[Any]]], turns: list[int | None], at: int) -> tuple[int, ...]:
     """How much a clause carries the point of the message: not turned against by a later "but"; the person's own
     feeling or wish ("you dread every shift", "you're embarrassed to even offer it"); anyone's; the person's own
     words or someone of theirs ("my best engineer…"); and among the rest, the first. A role alone is never built."""
-    sides = [at - 1, at] if _two_sided(built, at) else [at]  # a turn reflected whole carries both its sides
+    sides = [at - 1, at] if _two_sided(built, turns, at) else [at]  # a turn reflected whole carries both sides
     felt = any(_felt(built[i][1]) for i in sides)
     mine = any(_felt(built[i][1]) and built[i][0].startswith(("you ", "you'")) for i in sides)
     own = any(built[i][1][0].lower_ in ("i", "my", "our") or built[i][1][0].pos_ == "VERB" for i in sides)
-    return (not _conceded(built, at), mine, felt, own, -at)
+    return (turns[at] is None, mine, felt, own, -at)
 
 
-def _two_sided(built: list[tuple[str, list[Any]]], at: int) -> bool:
+def _two_sided(built: list[tuple[str, list[Any]]], turns: list[int | None], at: int) -> bool:
     """Whether the clause turns against the one just before it and both fit in one reflection."""
-    return at > 0 and _turns_at(built, at - 1) == at and len(built[at - 1][1]) + len(built[at][1]) <= _TWO_SIDED_WORDS
+    return at > 0 and turns[at - 1] == at and len(built[at - 1][1]) + len(built[at][1]) <= _TWO_SIDED_WORDS
 
 
 @functools.lru_cache(maxsize=64)
@@ -159,7 +158,7 @@ def _built(text: str) -> list[tuple[str, list[Any]]]:
         for span in spans:
             made = _clause(span) if span.root.i in (sent.root.i, *[c.i for c in sent.root.children]) else None
             if made and not _introduces(made[1]) and not _says_nothing(made[1]) \
-                    and not re.search(r"(?:^|\s)['‘]\w[^'’]*$", made[0]):  # a quote cut before it closes
+                    and not UNCLOSED_QUOTE.search(made[0]):  # a quote cut before it closes
                 built.append(made)
     return built
 

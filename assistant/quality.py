@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .mirror import UNCLOSED_QUOTE
 from .understanding.coder import split_sentences
 
 RUBRIC = """Score each coach reply 0, 1 or 2.
@@ -88,7 +89,7 @@ def broken_sentences(reply: str) -> list[str]:
         bad = bad or bool(_AGREEMENT.search(bare)) or bool(dangling.search(bare)) or bool(_NO_MAIN.search(bare))
         bad = bad or (not s.endswith("?") and bool(_FIRST_PERSON.search(bare)))
         bad = bad or bare[0].islower() or s.count("(") != s.count(")") or s.count('"') % 2 == 1
-        bad = bad or bool(re.search(r"(?:^|\s)['‘]\w[^'’]*$", s))  # a quote opened and never closed ("you 'hover.")
+        bad = bad or bool(UNCLOSED_QUOTE.search(s))  # a quote opened and never closed ("you 'hover.")
         bad = bad or len(bare.split()) < 3 or bool(re.search(r"[^\w\s)’'\"”]\s*[?.!]$", bare))
         if bad:
             out.append(s)
