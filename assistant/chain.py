@@ -509,7 +509,7 @@ class Coach:
         only if not asked already, and a clause question only of a kind not asked this session, preferring a
         clause the reflection does not already say. Returns the question and its route ("asked", "quoted",
         "clause" or "feeling")."""
-        from .mirror import asked_action, clause_questions, quoted_phrase
+        from .mirror import asked_action, clause_questions, one_person, quoted_phrase
 
         found: list[tuple[str | None, str]] = []
         asked = self.angles.get("asked_questions") or {}
@@ -526,14 +526,14 @@ class Coach:
             phrase = quoted_phrase(text) if template else None
             # else a question about the feeling they named ("What is the restlessness pointing you toward?")
             found.append((template.format(phrase=phrase) if phrase else None, "quoted"))
-            built = self._clause_questions(state, clause_questions(text), reflection)
+            built = self._clause_questions(state, clause_questions(text), reflection, one_person(text))
             found += [(q, "clause") for q, kind in built if kind != "other_side"]
             found.append((feeling_question(text), "feeling"))
             found += [(q, "clause") for q, kind in built if kind == "other_side"]
         return next(((q, route) for q, route in found if q and q not in state.asked), None)
 
     def _clause_questions(self, state: GrowState, built: list[tuple[str, dict[str, str], str]],
-                          reflection: str) -> list[tuple[str, str]]:
+                          reflection: str, pronoun: str | None = None) -> list[tuple[str, str]]:
         """(question, kind) for each clause, of kinds not asked yet this session, clauses the reflection
         does not already say first: ``prompts/angles.yaml: clause_questions`` name the clause's words; after a
         reflection that has just said the clause, ``clause_followups`` ask about it without saying it twice
@@ -549,8 +549,12 @@ class Coach:
             said = clause in reflection
             items = followups.get(kind, fulls[kind]) if said else fulls[kind]
             if said and kind in ("other_side", "their_wish") and slots["who"] not in ("he", "she"):
-                # the reflection has just named them
-                slots = {**slots, "who": "they", "verb": "see", "hope": "hope", "whom": "them"}
+                # the reflection has just named them: "she" when the person calls them so (and no one "he"), else
+                # "they" ("What do you think matters most to them?" of "my best engineer… she has an offer")
+                one = pronoun and (slots.get("verb") == "sees" or slots.get("hope") == "hopes")  # not "your leads"
+                slots = ({**slots, "who": pronoun, "verb": "sees", "hope": "hopes",
+                          "whom": {"he": "him", "she": "her"}[pronoun]} if one and pronoun else
+                         {**slots, "who": "they", "verb": "see", "hope": "hope", "whom": "them"})
             # which wording first depends on the clause, so different people are not all asked the same
             start = zlib.crc32(clause.encode()) % len(items)
             question = next((q for t in items[start:] + items[:start] if (q := t.format(**slots)) not in state.asked),

@@ -42,6 +42,11 @@ _FELT = {"feel", "want", "need", "love", "hate", "miss", "worry", "worried", "af
 UNCLOSED_QUOTE = re.compile(r"(?:^|\s)['‘]\w[^'’]*$")
 _TURNS = {"but", "yet", "though", "however", "although"}  # a later clause that turns against the one before
 _TWO_SIDED_WORDS = 24  # both sides of a turn reflected together up to this many words
+# a clause that only sets the scene (how long, how old, whom they have) says less than what happens in it: "your
+# strongest engineer, Lena, has been here four years", "your new manager is 26", "you've got a senior engineer"
+_SETTING_VERBS = {"be", "have", "work", "manage", "lead", "run", "join", "do", "get", "spend", "stay"}
+_NEWS = {"offer", "interview", "idea", "plan", "problem", "question", "chance", "option", "decision", "choice"}
+_SPAN_UNITS = {"year", "years", "yrs", "yr", "month", "months", "week", "weeks", "day", "days", "decade", "decades"}
 # parts of a clause that may be left out (with everything under them) without breaking it
 _OPTIONAL = {"cc", "conj", "advcl", "parataxis", "punct", "relcl", "prep", "advmod", "npadvmod", "appos", "acl",
              "mark", "dep", "intj", "discourse"}
@@ -135,7 +140,29 @@ def _salience(built: list[tuple[str, list[Any]]], turns: list[int | None], at: i
     felt = any(_felt(built[i][1]) for i in sides)
     mine = any(_felt(built[i][1]) and built[i][0].startswith(("you ", "you'")) for i in sides)
     own = any(built[i][1][0].lower_ in ("i", "my", "our") or built[i][1][0].pos_ == "VERB" for i in sides)
-    return (turns[at] is None, mine, felt, own, -at)
+    scene = len(sides) == 1 and _sets_scene(built[at][1])  # a turn reflected whole says more than its setting
+    return (turns[at] is None, mine, felt, not scene, own, -at)
+
+
+def _sets_scene(tokens: list[Any]) -> bool:
+    """Whether a clause, naming no feeling, only sets the scene: a span of time with being, having or working
+    ("she's been on your team 4 yrs", "you've been doing this for 15 years"), an age ("is 26"), or whom the
+    person has ("you've got a senior engineer")."""
+    if _felt(tokens):
+        return False
+    root = next((t for t in tokens if t.dep_ == "ROOT"), tokens[0])
+    lemma = root.lemma_.lower()
+    if lemma not in _SETTING_VERBS:
+        return False
+    span = any(t.lower_ in _SPAN_UNITS and any(c.like_num or c.lower_ in ("few", "several", "a") for c in t.children)
+               for t in tokens) or any(t.lower_ in ("ago", "since") for t in tokens)
+    age = lemma == "be" and any(c.dep_ == "attr" and c.text.isdigit() for c in root.children)
+    bare = [t.dep_ for t in tokens if t.dep_ not in ("det", "amod", "compound", "punct", "aux", "nsubj", "poss",
+                                                      "appos", "prep", "pobj")]
+    whom = (lemma in ("have", "get") and any(c.dep_ == "nsubj" and c.lower_ == "i" for c in root.children)
+            and bare == ["ROOT", "dobj"]
+            and not any(t.lower_ in ("no", "any") or t.dep_ == "dobj" and t.lemma_.lower() in _NEWS for t in tokens))
+    return span or age or whom
 
 
 def _two_sided(built: list[tuple[str, list[Any]]], turns: list[int | None], at: int) -> bool:
@@ -811,6 +838,17 @@ def _their_wish(root: Any, kept: set[int], negated: bool) -> str:
 
 
 _DANGLING_WORDS = {"to", "for", "about", "of", "with", "and", "or", "the", "a", "an", "my", "your", "his", "her"}
+
+
+_SHE = re.compile(r"\b(she|her|hers|herself)\b", re.I)
+_HE = re.compile(r"\b(he|him|his|himself)\b", re.I)
+
+
+def one_person(text: str) -> str | None:
+    """"she" or "he" when the message speaks of someone by one of them only (no one called the other), else
+    None: the pronoun a question may use for the person the reflection has just named."""
+    she, he = bool(_SHE.search(text)), bool(_HE.search(text))
+    return "she" if she and not he else "he" if he and not she else None
 
 
 def clause_questions(text: str) -> list[tuple[str, dict[str, str], str]]:

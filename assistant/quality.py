@@ -48,10 +48,10 @@ _AGREEMENT = re.compile(r"(^|[,;]\s*|\b(that|and|but|if|when|because|like|so)\s+
 _RESUMED = re.compile(r"^(it sounds like|it seems like|so|you're saying|you are saying)\s+(your|the|a|an|this|that|"
                       r"his|her|their|our)\s+[^,]{1,40},\s+(?:[^,]{1,40},\s+)?(he|she|they|it|we)\s+\w+", re.I)
 # non-native forms a reflection must not copy: a duration in the present ("is with you seven years", "you are
-# here since 8 years") and "want that" with a clause ("you want that it finish well"); blind15 c06
+# here since 8 years", "she is only 1 year here") and "want that" with a clause ("you want that it finish well"); blind15 c06
 _NON_NATIVE = re.compile(r"\b(?:is|are|am|'re|'s)\b(?!\s+been\b)(?:\s+[\w,]+){0,5}?\s+(?<!for )(?<!in )(?<!about )"
                          r"(?:since\s+)?(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|many)"
-                         r"\s+(?:years?|months?|weeks?)(?:\s+(?:now|already))?\s*[.!]?$"
+                         r"\s+(?:years?|months?|weeks?)(?:\s+(?:now|already|here|there))?\s*[.!]?$"
                          r"|\bwants? that (?:it|he|she|they|we|you|i)\b"
                          r"|\boffer(?:s|ed)? (?:me|you|him|her|them|us) to \w+", re.I)  # "offered you to become…"
 _DANGLING_Q = re.compile(r"\b(the|a|an|and|or|but|my|your|than|because|whether)\s*[?]$", re.I)

@@ -625,6 +625,26 @@ def test_a_clause_of_the_persons_is_asked_about_once_a_session(settings: Setting
     assert "What would it cost you" not in again["reply"], again
 
 
+def test_after_a_reflection_that_names_someone_the_question_calls_them_what_the_person_did(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """"What do you think matters most to her in this?" when the person said "she" of their best engineer (not
+    "them"); "them" when the message speaks of a "he" and a "she"."""
+    from assistant.mirror import one_person
+
+    assert one_person("My best engineer told me she has an offer.") == "she"
+    assert one_person("My lead said his wife got a job abroad.") == "he"
+    assert one_person("My boss told me she would back him.") is None
+    assert one_person("My two leads keep arguing.") is None
+    coach = _coach(settings)
+    monkeypatch.setattr(coach, "_library_questions", lambda *a, **k: [])
+    monkeypatch.setattr(coach.model, "supports_grammar", True)
+    out = coach.turn("My best engineer just told me she has an offer from a competitor. What do I do?")
+    assert out["reply"].startswith("It sounds like your best engineer just told you she has an offer"), out
+    assert out["reply"].endswith(("How do you think she sees it?", "What do you think matters most to her in this?",
+                                  "What do you think is behind that?")), out
+    assert " them" not in out["reply"] and " they " not in out["reply"], out
+
+
 def test_a_clause_questions_template_with_an_unknown_slot_is_an_error_naming_the_field(tmp_path: Path) -> None:
     import yaml
 

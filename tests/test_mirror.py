@@ -280,6 +280,7 @@ def test_no_reflection_that_misreads_or_cuts_the_verb(text: str) -> None:
 
 @pytest.mark.parametrize("sentence", [
     "It sounds like your assistant winemaker, Luca, is with you seven years.",
+    "It sounds like she is only 1 year here.",
     "It sounds like you want that it finish well.",
     "It sounds like your director offered you to become team leader of 8 people.",
 ])
@@ -339,6 +340,17 @@ def test_whole_clauses_with_small_clauses_and_particles_are_still_reflected(text
     # with nothing felt or turned, the first clause of theirs, as before
     ("My best engineer asked to go part time. The team is already stretched.",
      "It sounds like your best engineer asked to go part time."),
+    # a clause that only sets the scene (how long, how old, whom they have) gives way to what happens in it
+    ("My deputy has been here nine years. He stopped speaking up in planning meetings.",
+     "It sounds like he stopped speaking up in planning meetings."),
+    ("My new boss is 29. She rewrites every deck I send her.",
+     "It sounds like she rewrites every deck you send her."),
+    ("I've got a designer on my team. She turned down the lead role twice.",
+     "It sounds like she turned down the lead role twice."),
+    # ... unless nothing else can be built, or the setting is one side of a turn
+    ("My deputy has been here nine years.", "It sounds like your deputy has been here nine years."),
+    ("I've been at the bank six years, but nobody there knows what I actually do.",
+     "It sounds like you've been at the bank six years, but nobody there knows what you actually do."),
 ])
 def test_the_reflection_is_of_the_clause_that_carries_the_point(text: str, want: str) -> None:
     assert mirror(text) == want
