@@ -146,8 +146,8 @@ def _salience(built: list[tuple[str, list[Any]]], turns: list[int | None], at: i
 
 def _sets_scene(tokens: list[Any]) -> bool:
     """Whether a clause, naming no feeling, only sets the scene: a span of time with being, having or working
-    ("she's been on your team 4 yrs", "you've been doing this for 15 years"), an age ("is 26"), or whom the
-    person has ("you've got a senior engineer")."""
+    ("she's been on your team 4 yrs", "you've been doing this for 15 years"), an age ("is 26"), whom the
+    person has ("you've got a senior engineer") or their job ("you're the unit manager on a surgical ward")."""
     if _felt(tokens):
         return False
     root = next((t for t in tokens if t.dep_ == "ROOT"), tokens[0])
@@ -157,12 +157,16 @@ def _sets_scene(tokens: list[Any]) -> bool:
     span = any(t.lower_ in _SPAN_UNITS and any(c.like_num or c.lower_ in ("few", "several", "a") for c in t.children)
                for t in tokens) or any(t.lower_ in ("ago", "since") for t in tokens)
     age = lemma == "be" and any(c.dep_ == "attr" and c.text.isdigit() for c in root.children)
+    # "you're the nurse unit manager on a busy surgical ward": a job (not "the one everyone calls")
+    job = lemma == "be" and any(c.dep_ == "nsubj" and c.lower_ == "i" for c in root.children) and any(
+        c.dep_ == "attr" and c.lemma_.lower() in _PERSON_NOUNS and not any(d.dep_ == "relcl" for d in c.children)
+        for c in root.children)
     bare = [t.dep_ for t in tokens if t.dep_ not in ("det", "amod", "compound", "punct", "aux", "nsubj", "poss",
                                                       "appos", "prep", "pobj")]
     whom = (lemma in ("have", "get") and any(c.dep_ == "nsubj" and c.lower_ == "i" for c in root.children)
             and bare == ["ROOT", "dobj"]
             and not any(t.lower_ in ("no", "any") or t.dep_ == "dobj" and t.lemma_.lower() in _NEWS for t in tokens))
-    return span or age or whom
+    return span or age or whom or job
 
 
 def _two_sided(built: list[tuple[str, list[Any]]], turns: list[int | None], at: int) -> bool:
@@ -176,7 +180,7 @@ def _built(text: str) -> list[tuple[str, list[Any]]]:
     tokens, in the order said."""
     doc = parser()(unsquash(text[:1000]))
     built = []
-    for sent in list(doc.sents)[:6]:
+    for sent in list(doc.sents)[:10]:  # the point of a long message often comes late ("I cried in the car park")
         # the sentence's main clause, and each clause joined to it that has a subject of its own ("I've
         # been here four years and I'm bored": the second is often the point)
         spans = [sent] + [sent.doc[c.left_edge.i:c.right_edge.i + 1] for c in sent.root.children
@@ -252,7 +256,12 @@ _NOTHING = {"i", "do", "not", "n't", "really", "even", "just", "actually", "hone
 
 
 def _says_nothing(tokens: list[Any]) -> bool:
-    """"I don't know.", "I'm really not sure.": said while thinking, not what the message is about."""
+    """"I don't know.", "I'm really not sure.": said while thinking, not what the message is about; or a clause
+    that ends on "one" standing for a noun said before it ("I'll give her a glowing one": one what?)."""
+    words = [t for t in tokens if not t.is_punct]
+    if words and words[-1].lower_ == "one" and words[-1].dep_ in ("dobj", "attr", "pobj") and any(
+            c.lower_ in ("a", "an", "the") for c in words[-1].children):
+        return True
     return all(t.lower_ in _NOTHING or t.lemma_.lower() in _NOTHING or t.is_punct for t in tokens)
 
 

@@ -347,6 +347,14 @@ def test_whole_clauses_with_small_clauses_and_particles_are_still_reflected(text
      "It sounds like she rewrites every deck you send her."),
     ("I've got a designer on my team. She turned down the lead role twice.",
      "It sounds like she turned down the lead role twice."),
+    ("I'm the unit manager on a busy surgical ward. My best nurse has applied for a job in the education team.",
+     "It sounds like your best nurse has applied for a job in the education team."),
+    # a feeling late in a long message (the first six sentences were read until 2026-12-04)
+    ("I run the night desk. We have six sub-editors. Two are new. One is on leave. The rota changed in May. "
+     "Budgets are frozen. Nobody asked me. I'm so angry I can barely look at my editor.",
+     "It sounds like you're so angry you can barely look at your editor."),
+    # "one" standing for a noun said before it is not a reflection
+    ("She asked me for a reference. I'll give her a glowing one.", "It sounds like she asked you for a reference."),
     # ... unless nothing else can be built, or the setting is one side of a turn
     ("My deputy has been here nine years.", "It sounds like your deputy has been here nine years."),
     ("I've been at the bank six years, but nobody there knows what I actually do.",
