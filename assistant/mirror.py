@@ -138,7 +138,7 @@ def _salience(built: list[tuple[str, list[Any]]], turns: list[int | None], at: i
     words or someone of theirs ("my best engineer…"); and among the rest, the first. A role alone is never built."""
     sides = [at - 1, at] if _two_sided(built, turns, at) else [at]  # a turn reflected whole carries both sides
     felt = any(_felt(built[i][1]) for i in sides)
-    mine = any(_felt(built[i][1]) and built[i][0].startswith(("you ", "you'")) for i in sides)
+    mine = any(_felt(built[i][1]) and built[i][0].startswith(("you ", "you'", "what you ")) for i in sides)
     own = any(built[i][1][0].lower_ in ("i", "my", "our") or built[i][1][0].pos_ == "VERB" for i in sides)
     scene = len(sides) == 1 and _sets_scene(built[at][1])  # a turn reflected whole says more than its setting
     return (turns[at] is None, mine, felt, not scene, own, -at)
@@ -186,6 +186,12 @@ def _built(text: str) -> list[tuple[str, list[Any]]]:
         spans = [sent] + [sent.doc[c.left_edge.i:c.right_edge.i + 1] for c in sent.root.children
                           if c.dep_ == "conj" and c.pos_ in ("VERB", "AUX")
                           and any(d.dep_ in ("nsubj", "nsubjpass") for d in c.children)]
+        # a comma splice the parse hung under the next clause: "But I am not happy, I feel heavy in my chest"
+        spans += [sent.doc[c.left_edge.i:c.right_edge.i + 1] for c in sent.root.children
+                  if c.dep_ == "ccomp" and c.i < sent.root.i and c.pos_ in ("VERB", "AUX")
+                  and sent.doc[c.right_edge.i + 1].text == ","
+                  and any(d.dep_ == "nsubj" and d.lower_ == "i" for d in c.children) and _felt(list(c.subtree))
+                  and not any(t.lower_ in _TURNS for t in sent if t.i > c.right_edge.i)]  # not "I like it, …, but"
         for span in spans:
             made = _clause(span) if span.root.i in (sent.root.i, *[c.i for c in sent.root.children]) else None
             if made and not _introduces(made[1]) and not _says_nothing(made[1]) \
@@ -200,7 +206,9 @@ _SQUASHED = {"dont": "don't", "didnt": "didn't", "doesnt": "doesn't", "cant": "c
              "wouldnt": "wouldn't", "shouldnt": "shouldn't", "isnt": "isn't", "wasnt": "wasn't",
              "arent": "aren't", "werent": "weren't", "havent": "haven't", "hasnt": "hasn't", "hadnt": "hadn't",
              "abt": "about", "hes": "he's", "shes": "she's", "thats": "that's", "theres": "there's",
-             "theyre": "they're", "youre": "you're", "whats": "what's"}
+             "theyre": "they're", "youre": "you're", "whats": "what's", "im": "I'm", "ive": "I've",
+             "theyd": "they'd", "theyve": "they've", "weve": "we've", "youve": "you've", "whos": "who's",
+             "wouldve": "would've", "couldve": "could've", "shouldve": "should've", "wont": "won't"}
 _SQUASHED_RE = re.compile(r"\b(" + "|".join(_SQUASHED) + r")\b", re.I)
 # "its" typed for "it's": only before a word a possessive "its" cannot take ("like its his", "its not fair")
 _ITS = re.compile(r"\b([Ii]t)s(?=\s+(?:a|an|the|my|his|hers|her|their|our|your|not|just|so|too|very|really|been|going|"
@@ -223,6 +231,11 @@ _SHORTHAND_RE = re.compile(r"(?<![\w'’/])(" + "|".join(re.escape(k) for k in _
                            re.I)  # not "U.S."
 _ASIDE = re.compile(r"[ \t]*(?<![\w'’])(?:tbh|tbf|lol|lmao|ngl|imo|imho|fwiw|haha+|smh)(?![\w'’])[ \t]*([.!,;]?)",
                     re.I)
+
+
+_CLEFT = {"matter", "worry", "keep", "excite", "scare", "bother", "frustrate", "drive", "motivate", "annoy"}
+_HONEST = re.compile(r"(?:(?<=^)|(?<=[.!?] ))(?:if i'?m (?:being )?honest|if i am (?:being )?honest|to be (?:totally |"
+                     r"completely |brutally )?honest|in all honesty|honestly),\s+(?=[a-z])", re.I)
 
 
 def unsquash(text: str) -> str:
@@ -248,6 +261,7 @@ def unsquash(text: str) -> str:
     text = re.sub(r"\s+([.!,;])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
     text = re.sub(r"([.!;,])[.!;,]+", r"\1", text)
     text = _ITS.sub(lambda m: m.group(1) + "'s", text)
+    text = _HONEST.sub("", text)  # "If I'm honest, what I want is…": a hedge, not a condition
     return _ILL.sub("I'll", _SQUASHED_RE.sub(keep_case(_SQUASHED), text))
 
 
@@ -273,6 +287,8 @@ def _introduces(tokens: list[Any]) -> bool:
         return False
     kept = {t.i for t in tokens}
     if root.lemma_ == "be":
+        if any(c.dep_ == "neg" for c in root.children):
+            return False  # "I'm not a therapist" says what they are not, not who they are
         # "I'm a charge nurse on a cardiac unit" is a role; "I'm the person everyone comes to" is not
         # (also with the article left out, as many non-native speakers write it: "I am pharmacist in a hospital")
         return any(c.dep_ == "attr" and c.i in kept and c.pos_ == "NOUN"
@@ -308,14 +324,20 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
     if root.pos_ not in ("VERB", "AUX") or root.tag_ == "MD" or root.tag_ == "VB" and not helped and not (
             past and root.i == words[0].i):
         return None  # a fragment without a verb, or an imperative ("Help me think")
-    if words[0].tag_ in ("WDT", "WP", "WP$", "WRB") or (words[0].pos_ == "AUX" and words[0].i < root.i
+    # "what I want is to be the best expert here" says what they want; "what should I do" asks
+    cleft = root.lemma_ == "be" and words[0].lower_ == "what" and any(
+        c.dep_ == "csubj" and c.left_edge.i == words[0].i and (_felt(list(c.subtree)) or c.lemma_.lower() in _CLEFT)
+        for c in root.children)
+    if not cleft and words[0].tag_ in ("WDT", "WP", "WP$", "WRB") or (words[0].pos_ == "AUX" and words[0].i < root.i
                                                          and any(c.dep_ == "nsubj" and c.i > words[0].i
                                                                  for c in root.children)):
         return None  # a question without its question mark
     subjects = [c for c in root.children if c.dep_ in ("nsubj", "nsubjpass")]
     start: int
     prefix: list[str] = []
-    if subjects:
+    if cleft:  # "what you want is to be the best expert in this area"
+        start = words[0].i
+    elif subjects:
         subject = subjects[0]
         bare = _bare_person(subject, words[0])
         if subject.i > root.i or not (bare or _fit_subject(subject)):
@@ -375,6 +397,8 @@ def _clause(sent: Any) -> tuple[str, list[Any]] | None:
         tokens.pop()
     if not tokens or root not in tokens:
         return None
+    if cleft and tokens[-1].lower_ in ("there", "that", "this", "it", "then"):
+        return None  # "what you're afraid of is that you'd go there": where?
     rest = [t.lower_ for t in words if t.i >= tokens[-1].i + 1]
     after = next((t for t in words if t.i == tokens[-1].i + 1), None)
     if tokens[-1].pos_ == "PRON" and after is not None and after.tag_ == "VBG" and not any(

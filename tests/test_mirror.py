@@ -411,3 +411,33 @@ def test_its_for_its_and_no_clause_cut_before_its_manner() -> None:
     assert unsquash("The team lost its best analyst.") == "The team lost its best analyst."
     said = mirror("My peer keeps presenting our joint work as if it's his.")
     assert said is None or "as if" in said, said
+
+
+@pytest.mark.parametrize("text, want", [
+    # what the person wants, said as "what I want is…", is theirs to reflect (not a question without its mark)
+    ("If I am honest, what I want is to be the best expert in this area.",
+     "It sounds like what you want is to be the best expert in this area."),
+    ("The title is nice. What I don't want is another year of budget spreadsheets.",
+     "It sounds like what you don't want is another year of budget spreadsheets."),
+    # a comma splice the parse hangs under the next clause: the feeling before the comma
+    ("Everybody congratulates me. But I am not happy, I feel heavy when I think about it.",
+     "It sounds like everybody congratulates you, but you are not happy."),
+    # what they are not is not an introduction
+    ("i want to help but im not a therapist", "It sounds like you want to help, but you're not a therapist."),
+])
+def test_what_they_want_said_as_a_cleft_or_in_a_comma_splice_is_reflected(text: str, want: str) -> None:
+    assert mirror(text) == want
+
+
+def test_questions_and_other_clefts_are_still_not_reflected() -> None:
+    assert mirror("I like it, I'm good at it, but I get two hours a day for my own work.") != "It sounds like you like it."
+    assert mirror("What I'm afraid of is that I'd go there.") is None
+    assert mirror("What should I do about it.") is None
+    assert mirror("What happened next is a long story.") is None
+
+
+def test_chat_contractions_typed_without_apostrophes_are_restored() -> None:
+    from assistant.mirror import unsquash
+
+    assert unsquash("im sure theyd notice, ive got a dev whos great") == "I'm sure they'd notice, I've got a dev who's great"
+    assert unsquash("To be honest, i wont say it") == "i won't say it"
