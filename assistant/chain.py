@@ -113,7 +113,10 @@ def _mirrored(state: GrowState, text: str) -> str | None:
     a reader would call it garbled (the guard would refuse the reply, and the fallback kept the same reflection)."""
     from .quality import broken_sentences
 
-    said = mirror(text, lead=MIRROR_LEADS[len(state.reflected) % len(MIRROR_LEADS)])
+    lead = MIRROR_LEADS[len(state.reflected) % len(MIRROR_LEADS)]
+    said = mirror(text, lead=lead)
+    if said and said.startswith(f"{lead} what ") and lead.endswith(" that"):
+        said = mirror(text)  # not "What I'm hearing is that what you want is…": "It sounds like what you want is…"
     return None if said and broken_sentences(said) else said
 
 

@@ -682,3 +682,15 @@ def test_an_asked_reflection_without_its_action_is_an_error_naming_the_field(tmp
     (tmp_path / "angles.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
     with pytest.raises(DataError, match=r"angles.yaml: field asked_reflections.how: must be"):
         load_angles(tmp_path)
+
+
+def test_a_cleft_is_not_led_by_what_im_hearing_is_that() -> None:
+    """'What I'm hearing is that what you want is…' stumbles; the cleft gets 'It sounds like' instead."""
+    from assistant.chain import _mirrored
+
+    state = GrowState(stage="reality", coachee_turns=3)
+    state.reflected = ["a", "b"]  # the third lead is "What I'm hearing is that"
+    said = _mirrored(state, "What I want is to be the best expert in this area.")
+    assert said == "It sounds like what you want is to be the best expert in this area.", said
+    assert _mirrored(state, "My manager rewrites every email I draft.") == \
+        "What I'm hearing is that your manager rewrites every email you draft."
