@@ -901,6 +901,10 @@ def clause_questions(text: str) -> list[tuple[str, dict[str, str], str]]:
     """
     found: list[tuple[str, dict[str, str], str]] = []
     for clause, tokens in _built(text):
+        sents = list(tokens[0].doc.sents)
+        if tokens[0].i >= sents[min(5, len(sents) - 1)].end:
+            continue  # questions are built on the first six sentences, as before reflections read ten: a late "I
+            # don't want to leave nursing" would bring "What would it cost you to leave nursing?"
         kept = {t.i for t in tokens}
         root = next((t for t in tokens if t.head.i == t.i or t.head.i not in kept), None)
         if root is None:
