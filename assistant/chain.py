@@ -554,10 +554,10 @@ class Coach:
             if said and kind in ("other_side", "their_wish") and slots["who"] not in ("he", "she"):
                 # the reflection has just named them: "she" when the person calls them so (and no one "he"), else
                 # "they" ("What do you think matters most to them?" of "my best engineer… she has an offer")
-                one = pronoun and (slots.get("verb") == "sees" or slots.get("hope") == "hopes")  # not "your leads"
-                slots = ({**slots, "who": pronoun, "verb": "sees", "hope": "hopes",
-                          "whom": {"he": "him", "she": "her"}[pronoun]} if one and pronoun else
-                         {**slots, "who": "they", "verb": "see", "hope": "hope", "whom": "them"})
+                if pronoun and (slots.get("verb") == "sees" or slots.get("hope") == "hopes"):  # not "your leads"
+                    slots = {**slots, "who": pronoun, "whom": {"he": "him", "she": "her"}[pronoun]}
+                else:
+                    slots = {**slots, "who": "they", "verb": "see", "hope": "hope", "whom": "them"}
             # which wording first depends on the clause, so different people are not all asked the same
             start = zlib.crc32(clause.encode()) % len(items)
             question = next((q for t in items[start:] + items[:start] if (q := t.format(**slots)) not in state.asked),

@@ -900,11 +900,14 @@ def clause_questions(text: str) -> list[tuple[str, dict[str, str], str]]:
     [('fond', {'verb': 'love', 'thing': 'the deep technical work'}, 'you love the deep technical work')]
     """
     found: list[tuple[str, dict[str, str], str]] = []
-    for clause, tokens in _built(text):
-        sents = list(tokens[0].doc.sents)
-        if tokens[0].i >= sents[min(5, len(sents) - 1)].end:
-            continue  # questions are built on the first six sentences, as before reflections read ten: a late "I
-            # don't want to leave nursing" would bring "What would it cost you to leave nursing?"
+    built = _built(text)
+    # questions are built on the first six sentences, as before reflections read ten: a late "I don't want to leave
+    # nursing" would bring "What would it cost you to leave nursing?"
+    sents = list(built[0][1][0].doc.sents) if built else []
+    limit = sents[min(5, len(sents) - 1)].end if sents else 0
+    for clause, tokens in built:
+        if tokens[0].i >= limit:
+            continue
         kept = {t.i for t in tokens}
         root = next((t for t in tokens if t.head.i == t.i or t.head.i not in kept), None)
         if root is None:
